@@ -1,0 +1,1 @@
+"""API routes (placeholder until the token module is written)."""

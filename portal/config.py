@@ -1,0 +1,155 @@
+"""Settings from the environment, with safe defaults for the embedded mode.
+
+With nothing set, the portal runs on SQLite under ``instance/``, delivers email and SMS
+to a folder, and runs background jobs in an embedded Celery worker using the filesystem
+transport. Production mode (``PORTAL_ENV=production``) refuses to start when a setting
+that would silently lose messages or weaken security is missing (see ``check_production``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_SECRET_KEY = "dev-only-insecure-secret-key"  # noqa: S105 - refused in production
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(RuntimeError):
+    """Raised when the configuration is unsafe for the chosen mode."""
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def load_config(instance_path: str) -> dict:
+    """Read every setting from the environment and return a config mapping."""
+    env = os.environ.get
+    instance = Path(instance_path)
+    database_url = env("DATABASE_URL") or f"sqlite:///{instance / 'portal.db'}"
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgres://"):]
+    elif database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
+    redis_url = env("REDIS_URL") or ""
+    production = env("PORTAL_ENV", "development") == "production"
+    return {
+        "PORTAL_ENV": "production" if production else "development",
+        "SECRET_KEY": env("SECRET_KEY") or DEFAULT_SECRET_KEY,
+        # Key for the "prove it's yours" HMACs; derived from SECRET_KEY when unset.
+        "VERIFICATION_KEY": env("VERIFICATION_KEY") or "",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": redis_url,
+        "PUBLIC_BASE_URL": env("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
+        # Sessions and cookies
+        "SESSION_COOKIE_SECURE": _bool(env("SESSION_COOKIE_SECURE"), production),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": _bool(env("SESSION_COOKIE_SECURE"), production),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "PERMANENT_SESSION_LIFETIME": _int("STAFF_SESSION_HOURS", 12) * 3600,
+        "WTF_CSRF_TIME_LIMIT": None,
+        # Staff login lock-out
+        "LOGIN_MAX_FAILURES": _int("LOGIN_MAX_FAILURES", 5),
+        "LOGIN_LOCKOUT_MINUTES": _int("LOGIN_LOCKOUT_MINUTES", 15),
+        # "Prove it's yours" lock-out
+        "VERIFY_MAX_FAILURES": _int("VERIFY_MAX_FAILURES", 5),
+        "VERIFY_LOCKOUT_MINUTES": _int("VERIFY_LOCKOUT_MINUTES", 30),
+        # Languages and time
+        "LANGUAGES": ["zh_Hans", "zh_Hant", "en"],
+        "BABEL_DEFAULT_LOCALE": "zh_Hans",
+        "BABEL_DEFAULT_TIMEZONE": env("PORTAL_TIMEZONE", "Asia/Shanghai"),
+        "BABEL_TRANSLATION_DIRECTORIES": str(ROOT / "portal" / "translations"),
+        "OPENCC_CONVERSION": env("OPENCC_CONVERSION", "s2t"),
+        # Rate limits
+        "RATELIMIT_ENABLED": _bool(env("RATELIMIT_ENABLED"), True),
+        "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI") or redis_url or "memory://",
+        "RATELIMIT_DEFAULT": env("RATELIMIT_DEFAULT", "3000 per minute"),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_LOGIN": env("RATELIMIT_LOGIN", "30 per minute"),
+        # Email
+        "MAIL_BACKEND": env("MAIL_BACKEND", "smtp" if env("MAIL_SERVER") else "folder"),
+        "MAIL_SERVER": env("MAIL_SERVER", "localhost"),
+        "MAIL_PORT": _int("MAIL_PORT", 25),
+        "MAIL_USE_TLS": _bool(env("MAIL_USE_TLS")),
+        "MAIL_USE_SSL": _bool(env("MAIL_USE_SSL")),
+        "MAIL_USERNAME": env("MAIL_USERNAME"),
+        "MAIL_PASSWORD": env("MAIL_PASSWORD"),
+        "MAIL_DEFAULT_SENDER": env("MAIL_DEFAULT_SENDER", "Incident Portal <noreply@example.com>"),
+        "MAIL_SUPPRESS_SEND": False,
+        # Channels in use; production refuses to start when one lacks its settings.
+        "NOTIFY_CHANNELS": [
+            c.strip() for c in env("NOTIFY_CHANNELS", "email,sms").split(",") if c.strip()
+        ],
+        # SMS
+        "SMS_BACKEND": env("SMS_BACKEND", "twilio" if env("TWILIO_ACCOUNT_SID") else "folder"),
+        "TWILIO_ACCOUNT_SID": env("TWILIO_ACCOUNT_SID", ""),
+        "TWILIO_AUTH_TOKEN": env("TWILIO_AUTH_TOKEN", ""),
+        "TWILIO_FROM_NUMBER": env("TWILIO_FROM_NUMBER", ""),
+        "TWILIO_MESSAGING_SERVICE_SID": env("TWILIO_MESSAGING_SERVICE_SID", ""),
+        "TWILIO_API_BASE": env("TWILIO_API_BASE", ""),  # tests point this at Prism
+        "SMS_SIGNATURE": env("SMS_SIGNATURE", "【速递】"),
+        "SMS_MAX_SEGMENTS": _int("SMS_MAX_SEGMENTS", 3),
+        "OUTBOX_FOLDER": env("OUTBOX_FOLDER") or str(instance / "outbox"),
+        # Outbox delivery
+        "OUTBOX_MAX_ATTEMPTS": _int("OUTBOX_MAX_ATTEMPTS", 8),
+        "OUTBOX_LEASE_SECONDS": _int("OUTBOX_LEASE_SECONDS", 300),
+        "OUTBOX_BATCH_SIZE": _int("OUTBOX_BATCH_SIZE", 100),
+        "OUTBOX_DISPATCH": env("OUTBOX_DISPATCH", "celery"),  # "celery" or "none"
+        # Background work
+        "CELERY_BROKER_URL": env("CELERY_BROKER_URL") or redis_url or "filesystem://",
+        "CELERY_RESULT_BACKEND": env("CELERY_RESULT_BACKEND") or "",
+        "CELERY_ALWAYS_EAGER": _bool(env("CELERY_ALWAYS_EAGER")),
+        "CELERY_DATA_FOLDER": str(instance / "celery"),
+        "OUTBOX_SWEEP_SECONDS": _int("OUTBOX_SWEEP_SECONDS", 15),
+        # Metrics
+        "METRICS_TOKEN": env("METRICS_TOKEN", ""),
+    }
+
+
+def check_production(config: dict) -> None:
+    """Refuse to start in production with unsafe or incomplete settings.
+
+    A default secret, or a notification channel whose settings are missing, would make
+    sessions forgeable or make messages silently go nowhere; both stop the start.
+    """
+    if config["PORTAL_ENV"] != "production":
+        return
+    problems = []
+    if config["SECRET_KEY"] in ("", DEFAULT_SECRET_KEY) or len(config["SECRET_KEY"]) < 32:
+        problems.append("SECRET_KEY must be set to a random value of at least 32 characters")
+    channels = config["NOTIFY_CHANNELS"]
+    if "email" not in channels:
+        pass
+    elif config["MAIL_BACKEND"] == "folder":
+        problems.append("MAIL_SERVER must be set: email would only be written to a folder")
+    elif config["MAIL_BACKEND"] == "smtp" and not config.get("MAIL_SERVER"):
+        problems.append("MAIL_SERVER must be set for SMTP delivery")
+    if "sms" not in channels:
+        pass
+    elif config["SMS_BACKEND"] == "folder":
+        problems.append("TWILIO_* must be set: SMS would only be written to a folder")
+    elif config["SMS_BACKEND"] == "twilio":
+        missing = [k for k in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not config[k]]
+        if not (config["TWILIO_FROM_NUMBER"] or config["TWILIO_MESSAGING_SERVICE_SID"]):
+            missing.append("TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID")
+        if missing:
+            problems.append("SMS via Twilio needs " + ", ".join(missing))
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") and not os.environ.get(
+        "ALLOW_SQLITE_IN_PRODUCTION"
+    ):
+        problems.append("DATABASE_URL must point at PostgreSQL (or set ALLOW_SQLITE_IN_PRODUCTION=1)")
+    if config["CELERY_BROKER_URL"].startswith("filesystem"):
+        problems.append("REDIS_URL (or CELERY_BROKER_URL) must be set for background work")
+    if problems:
+        raise ConfigError("Refusing to start in production:\n- " + "\n- ".join(problems))

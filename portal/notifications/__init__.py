@@ -1,0 +1,1 @@
+"""Notifications core: subscriptions, outbox, templates per channel and language, delivery."""

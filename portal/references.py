@@ -1,0 +1,69 @@
+"""Short, unambiguous, readable public references, unique per kind.
+
+The alphabet leaves out 0/O, 1/I/L and U/V look-alikes so a reference can be read out on
+the phone. A reference is ``<PREFIX>-<XXXX>-<XXXX>``; uniqueness is enforced by the
+``public_reference`` table's primary key (kind, code), inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from sqlalchemy.exc import IntegrityError
+
+from portal.extensions import db
+from portal.models import PublicReference
+
+ALPHABET = "23456789ABCDEFGHJKMNPQRSTWXYZ"
+GROUP = 4
+GROUPS = 2
+PREFIXES = {"incident": "IN", "case": "CS"}
+_AMBIGUOUS = str.maketrans({"0": "O", "1": "I", "L": "I", "U": "V"})
+_FORMAT = re.compile(rf"^[A-Z]{{2}}-[{ALPHABET}]{{{GROUP}}}-[{ALPHABET}]{{{GROUP}}}$")
+
+
+class ReferenceSpaceExhausted(RuntimeError):
+    """No free reference could be found (the space is exhausted)."""
+
+
+def _random_code(kind: str) -> str:
+    prefix = PREFIXES.get(kind, kind[:2].upper())
+    groups = ["".join(secrets.choice(ALPHABET) for _ in range(GROUP)) for _ in range(GROUPS)]
+    return "-".join([prefix, *groups])
+
+
+def new_reference(kind: str, attempts: int = 20) -> str:
+    """Issue a fresh reference of ``kind`` and record it in the caller's transaction."""
+    for _ in range(attempts):
+        code = _random_code(kind)
+        try:
+            with db.session.begin_nested():
+                db.session.add(PublicReference(kind=kind, code=code))
+                db.session.flush()
+        except IntegrityError:
+            continue
+        return code
+    raise ReferenceSpaceExhausted(f"no free {kind} reference after {attempts} attempts")
+
+
+def normalise_reference(text: str) -> str:
+    """Clean up a reference typed or read back by a customer.
+
+    Upper-cases, converts full-width characters, drops spaces, maps look-alikes (0->O is
+    not used; O and 0 both become the letter O, which is then invalid) and re-inserts the
+    dashes, so ``cs 2abc def3`` becomes ``CS-2ABC-DEF3``.
+    """
+    import unicodedata
+
+    cleaned = unicodedata.normalize("NFKC", text or "").upper()
+    cleaned = re.sub(r"[\s\-_./]", "", cleaned)
+    if len(cleaned) == 2 + GROUP * GROUPS:
+        body = cleaned[2:].translate(_AMBIGUOUS)
+        cleaned = "-".join([cleaned[:2], body[:GROUP], body[GROUP:]])
+    return cleaned
+
+
+def is_valid_reference(text: str) -> bool:
+    """True when ``text`` has the shape of a reference (after normalising)."""
+    return bool(_FORMAT.match(text))

@@ -1,0 +1,113 @@
+""""Prove it's yours": check the last 4 digits of a phone number, with lock-out.
+
+The digits are never stored. A record keeps ``phone_tail_digest(phone, context)``: an
+HMAC-SHA256 under a server-side key (``VERIFICATION_KEY``, else derived from
+``SECRET_KEY``) over the context (e.g. a tracking number) and the 4 digits. A stolen
+database therefore does not give the digits away (a plain or salted hash of 4 digits falls
+to 10,000 guesses), and equal digits on two records do not look equal.
+
+``check`` compares a guess with the digests of a subject, counts failures per subject and
+locks the subject out for a while after too many.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+
+from portal.db import utcnow
+from portal.extensions import db
+from portal.models import VerificationLock
+
+_DIGITS = re.compile(r"\d")
+
+
+def _key() -> bytes:
+    configured = current_app.config.get("VERIFICATION_KEY")
+    if configured:
+        return configured.encode()
+    secret = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(secret, b"portal-verification-key-v1", hashlib.sha256).digest()
+
+
+def last_four(value: str) -> str | None:
+    """Return the last 4 digits of a phone number or of typed digits, else None."""
+    digits = "".join(_DIGITS.findall(unicodedata.normalize("NFKC", value or "")))
+    return digits[-4:] if len(digits) >= 4 else None
+
+
+def phone_tail_digest(phone_or_digits: str, context: str) -> str | None:
+    """HMAC of the last 4 digits of a phone, bound to ``context``; None without 4 digits."""
+    tail = last_four(phone_or_digits)
+    if tail is None:
+        return None
+    message = f"{context}\x1f{tail}".encode()
+    return hmac.new(_key(), message, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class VerificationResult:
+    """Outcome of a check: ``ok``, or why not, and how many tries are left."""
+
+    ok: bool
+    malformed: bool = False
+    locked: bool = False
+    locked_until: datetime | None = None
+    attempts_left: int = 0
+
+
+def _lock_for(subject: str) -> VerificationLock:
+    lock = db.session.get(VerificationLock, subject)
+    if lock is None:
+        lock = VerificationLock(subject=subject, failures=0)
+        db.session.add(lock)
+    return lock
+
+
+def is_locked(subject: str) -> datetime | None:
+    """Return when the subject's lock-out ends, or None if it is not locked."""
+    lock = db.session.get(VerificationLock, subject)
+    if lock and lock.locked_until and lock.locked_until > utcnow():
+        return lock.locked_until
+    return None
+
+
+def check(subject: str, context: str, digests: list[str | None], guess: str) -> VerificationResult:
+    """Check ``guess`` (the last 4 digits) against the subject's stored digests.
+
+    ``subject`` names what is being unlocked (``"parcel:SF123..."``, ``"case:CS-..."``);
+    failures are counted per subject, so guessing on one parcel locks that parcel.
+    The caller commits. A locked subject fails without comparing anything.
+    """
+    config = current_app.config
+    max_failures = int(config["VERIFY_MAX_FAILURES"])
+    locked_until = is_locked(subject)
+    if locked_until:
+        return VerificationResult(ok=False, locked=True, locked_until=locked_until)
+    typed = "".join(_DIGITS.findall(unicodedata.normalize("NFKC", guess or "")))
+    if len(typed) != 4:
+        # Not a guess at all: say so without spending an attempt.
+        return VerificationResult(ok=False, malformed=True)
+    candidate = phone_tail_digest(typed, context)
+    matched = any(
+        stored and hmac.compare_digest(stored, candidate) for stored in digests)
+    lock = _lock_for(subject)
+    if matched:
+        lock.failures = 0
+        lock.locked_until = None
+        db.session.flush()
+        return VerificationResult(ok=True, attempts_left=max_failures)
+    lock.failures = (lock.failures or 0) + 1
+    if lock.failures >= max_failures:
+        lock.locked_until = utcnow() + timedelta(minutes=int(config["VERIFY_LOCKOUT_MINUTES"]))
+        lock.failures = 0
+        db.session.flush()
+        return VerificationResult(ok=False, locked=True, locked_until=lock.locked_until)
+    db.session.flush()
+    return VerificationResult(ok=False, attempts_left=max_failures - lock.failures)
