@@ -1,7 +1,13 @@
-"""Command-line interface: registered on the app in ``create_app``."""
+"""Command-line interface: each feature registers its own command group here."""
 
 from flask import Flask
 
 
 def init_cli(app: Flask) -> None:
     """Register the portal's command groups."""
+    from portal.demo import demo_cli
+    from portal.notifications.cli import outbox_cli
+    from portal.staff.cli import staff_cli, tokens_cli
+
+    for group in (staff_cli, tokens_cli, outbox_cli, demo_cli):
+        app.cli.add_command(group)
