@@ -30,6 +30,10 @@ TEST_CONFIG = {
     "MAIL_BACKEND": "folder",
     "SMS_BACKEND": "folder",
     "OUTBOX_DISPATCH": "none",
+    # Tests that need Redis read REDIS_URL from the environment themselves; the app
+    # under test never picks it up implicitly.
+    "REDIS_URL": "",
+    "CELERY_BROKER_URL": "memory://",
     "CELERY_ALWAYS_EAGER": True,
     "PUBLIC_BASE_URL": "http://portal.test",
     "SERVER_NAME": None,
@@ -189,3 +193,67 @@ def client(app):
 def runner(app):
     """A CLI runner."""
     return app.test_cli_runner()
+
+
+# --- Browser tests (Playwright driving Debian's Chromium) -------------------------------
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+AXE_SCRIPT = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args():
+    """Point pytest-playwright at Debian's Chromium (never a downloaded browser)."""
+    if not Path(CHROMIUM).exists():
+        service_unavailable(f"Chromium not found at {CHROMIUM}: browser tests skipped")
+    return {
+        "executable_path": CHROMIUM,
+        "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"],
+    }
+
+
+@pytest.fixture(scope="session")
+def _live_server(_session_app):
+    """Serve the session's app from a thread on a free loopback port."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, _session_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture
+def live_server(app, _live_server):
+    """Base URL of the app served over HTTP, with the usual clean-up after the test."""
+    return _live_server
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir():
+    """Folder for screenshots a person can look at; printed once."""
+    folder = ARTIFACTS / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots: {folder}")
+    return folder
+
+
+def axe_violations(browser, url: str, min_impact: tuple = ("serious", "critical")) -> list:
+    """Open ``url`` in a CSP-bypassing context, run axe-core, return serious violations."""
+    if not AXE_SCRIPT.exists():
+        service_unavailable("axe-core is not installed (npm install): accessibility check skipped")
+    context = browser.new_context(bypass_csp=True)
+    try:
+        page = context.new_page()
+        page.goto(url)
+        page.add_script_tag(path=str(AXE_SCRIPT))
+        violations = page.evaluate("axe.run().then(r => r.violations)")
+    finally:
+        context.close()
+    return [v for v in violations if v.get("impact") in min_impact]
