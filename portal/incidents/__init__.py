@@ -1,0 +1,1 @@
+"""Incident bulletins: declare, update, resolve; the public site, feeds and API."""
