@@ -3,7 +3,8 @@
 ``record(...)`` adds an :class:`AuditEntry` to the caller's transaction (add + flush, no
 commit): the entry exists exactly when the action it describes does. The actor is
 derived from the context: an API token (``g.api_token``), then the signed-in staff
-member, otherwise ``"system"``; CLI commands pass ``actor_label="cli:<user>"``.
+member, then ``g.audit_actor_label`` (CLI commands set ``"cli:<user>"``), else
+``"system"``; ``actor=`` or ``actor_label=`` override it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from flask import g, has_request_context, request
+from flask import g, has_app_context, has_request_context, request
 from sqlalchemy import select
 
 from portal.extensions import db
@@ -37,16 +38,23 @@ def _jsonable(value: Any) -> Any:
 
 
 def _context_actor() -> tuple[int | None, str]:
-    """Return (actor_id, actor_label) derived from the current request, if any."""
-    if not has_request_context():
-        return None, "system"
-    token = g.get("api_token")
-    if token is not None:
-        return None, f"api:{token.name} ({token.prefix})"
-    from flask_login import current_user
+    """Return (actor_id, actor_label) derived from the context.
 
-    if getattr(current_user, "is_authenticated", False):
-        return current_user.id, current_user.email
+    In a request: the API token, then the signed-in staff member. Then a label set for
+    the whole context in ``g.audit_actor_label`` (CLI commands, tasks), else "system".
+    """
+    if has_request_context():
+        token = g.get("api_token")
+        if token is not None:
+            return None, f"api:{token.name} ({token.prefix})"
+        from flask_login import current_user
+
+        if getattr(current_user, "is_authenticated", False):
+            return current_user.id, current_user.email
+    if has_app_context():
+        label = g.get("audit_actor_label")
+        if label:
+            return None, str(label)
     return None, "system"
 
 
