@@ -4,7 +4,8 @@
 ``X-Forwarded-For``; ``ProxyFix`` then rewrites ``remote_addr`` to the real client. With
 0, forwarded headers are ignored, so a client cannot choose its own key.
 
-Views declare limits with ``@rate_limit("RATELIMIT_LOGIN")``: the limit string lives in the
+Views declare limits with ``@rate_limit("RATELIMIT_LOGIN")`` (or opt out of every limit
+with ``@exempt_from_limits``): the limit string lives in the
 configuration, so operators tune it without code. Code that limits something other than a
 request (a phone number, an SMS sender) calls ``hit("RATELIMIT_X", "phone", number)``.
 Each app gets its own ``Limiter`` (Redis storage when ``REDIS_URL`` is set, so every
@@ -41,6 +42,12 @@ def rate_limit(config_key: str, key_func: Callable[[], str] | None = None,
         return view
 
     return mark
+
+
+def exempt_from_limits(view):
+    """Mark a view as exempt from every limit (health checks probed by load balancers)."""
+    view._portal_exempt = True
+    return view
 
 
 def get_limiter(app: Flask | None = None) -> Limiter:
@@ -85,7 +92,7 @@ def init_limits(app: Flask) -> None:
                 lambda key=config_key: current_app.config[key],
                 key_func=key_func, methods=methods, scope=scope,
             )(view)
-    exempt = app.view_functions.get("static")
-    if exempt is not None:
-        limiter.exempt(exempt)
+    for endpoint, view in app.view_functions.items():
+        if endpoint == "static" or getattr(view, "_portal_exempt", False):
+            limiter.exempt(view)
     app.extensions[EXTENSION_KEY] = limiter
