@@ -98,6 +98,7 @@ def load_config(instance_path: str) -> dict:
         "TWILIO_FROM_NUMBER": env("TWILIO_FROM_NUMBER", ""),
         "TWILIO_MESSAGING_SERVICE_SID": env("TWILIO_MESSAGING_SERVICE_SID", ""),
         "TWILIO_API_BASE": env("TWILIO_API_BASE", ""),  # tests point this at Prism
+        "TWILIO_TIMEOUT_SECONDS": _int("TWILIO_TIMEOUT_SECONDS", 15),
         "SMS_SIGNATURE": env("SMS_SIGNATURE", "【速递】"),
         "SMS_MAX_SEGMENTS": _int("SMS_MAX_SEGMENTS", 3),
         "OUTBOX_FOLDER": env("OUTBOX_FOLDER") or str(instance / "outbox"),
@@ -106,6 +107,14 @@ def load_config(instance_path: str) -> dict:
         "OUTBOX_LEASE_SECONDS": _int("OUTBOX_LEASE_SECONDS", 300),
         "OUTBOX_BATCH_SIZE": _int("OUTBOX_BATCH_SIZE", 100),
         "OUTBOX_DISPATCH": env("OUTBOX_DISPATCH", "celery"),  # "celery" or "none"
+        "OUTBOX_RETRY_BASE_SECONDS": _int("OUTBOX_RETRY_BASE_SECONDS", 30),
+        "OUTBOX_RETRY_MAX_SECONDS": _int("OUTBOX_RETRY_MAX_SECONDS", 3600),
+        "OUTBOX_STALE_MINUTES": _int("OUTBOX_STALE_MINUTES", 30),  # staff "long pending"
+        "OUTBOX_TASK_MAX_BATCHES": _int("OUTBOX_TASK_MAX_BATCHES", 20),
+        # Subscriptions
+        "SUBSCRIPTION_CONFIRM_HOURS": _int("SUBSCRIPTION_CONFIRM_HOURS", 72),
+        "SUBSCRIBE_RESEND_MINUTES": _int("SUBSCRIBE_RESEND_MINUTES", 10),
+        "PHONE_DEFAULT_REGION": env("PHONE_DEFAULT_REGION", "CN"),
         # Background work
         "CELERY_BROKER_URL": env("CELERY_BROKER_URL") or redis_url or "filesystem://",
         "CELERY_RESULT_BACKEND": env("CELERY_RESULT_BACKEND") or "",
