@@ -57,7 +57,9 @@ def normalise_reference(text: str) -> str:
     import unicodedata
 
     cleaned = unicodedata.normalize("NFKC", text or "").upper()
-    cleaned = re.sub(r"[\s\-_./]", "", cleaned)
+    # Separators, including the dashes a Chinese input method types (— U+2014, － after
+    # NFKC) and the minus sign.
+    cleaned = re.sub(r"[\s\-_./\u2010-\u2015\u2212]", "", cleaned)
     if len(cleaned) == 2 + GROUP * GROUPS:
         body = cleaned[2:].translate(_AMBIGUOUS)
         cleaned = "-".join([cleaned[:2], body[:GROUP], body[GROUP:]])
