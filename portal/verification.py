@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 
 from portal.db import utcnow
 from portal.extensions import db
@@ -62,12 +64,25 @@ class VerificationResult:
     attempts_left: int = 0
 
 
-def _lock_for(subject: str) -> VerificationLock:
-    lock = db.session.get(VerificationLock, subject)
-    if lock is None:
-        lock = VerificationLock(subject=subject, failures=0)
-        db.session.add(lock)
-    return lock
+def _count_failure(subject: str) -> int:
+    """Add one failure to the subject atomically and return the new count.
+
+    ``failures = failures + 1`` in the database (not read-modify-write in Python), so
+    guesses sent in parallel all count: a lost update would hand an attacker extra tries.
+    """
+    if db.session.get(VerificationLock, subject) is None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(VerificationLock(subject=subject, failures=0))
+        except IntegrityError:
+            pass  # created by a concurrent request: count on that row
+    return db.session.execute(
+        update(VerificationLock)
+        .where(VerificationLock.subject == subject)
+        .values(failures=VerificationLock.failures + 1, updated_at=utcnow())
+        .returning(VerificationLock.failures)
+        .execution_options(synchronize_session="fetch")
+    ).scalar_one()
 
 
 def is_locked(subject: str) -> datetime | None:
@@ -97,17 +112,20 @@ def check(subject: str, context: str, digests: list[str | None], guess: str) -> 
     candidate = phone_tail_digest(typed, context)
     matched = any(
         stored and hmac.compare_digest(stored, candidate) for stored in digests)
-    lock = _lock_for(subject)
     if matched:
-        lock.failures = 0
-        lock.locked_until = None
-        db.session.flush()
+        db.session.execute(
+            update(VerificationLock)
+            .where(VerificationLock.subject == subject)
+            .values(failures=0, locked_until=None, updated_at=utcnow())
+            .execution_options(synchronize_session="fetch"))
         return VerificationResult(ok=True, attempts_left=max_failures)
-    lock.failures = (lock.failures or 0) + 1
-    if lock.failures >= max_failures:
-        lock.locked_until = utcnow() + timedelta(minutes=int(config["VERIFY_LOCKOUT_MINUTES"]))
-        lock.failures = 0
-        db.session.flush()
-        return VerificationResult(ok=False, locked=True, locked_until=lock.locked_until)
-    db.session.flush()
-    return VerificationResult(ok=False, attempts_left=max_failures - lock.failures)
+    failures = _count_failure(subject)
+    if failures >= max_failures:
+        until = utcnow() + timedelta(minutes=int(config["VERIFY_LOCKOUT_MINUTES"]))
+        db.session.execute(
+            update(VerificationLock)
+            .where(VerificationLock.subject == subject)
+            .values(failures=0, locked_until=until, updated_at=utcnow())
+            .execution_options(synchronize_session="fetch"))
+        return VerificationResult(ok=False, locked=True, locked_until=until)
+    return VerificationResult(ok=False, attempts_left=max_failures - failures)
