@@ -46,7 +46,7 @@ class PasswordChangeForm(FlaskForm):
     current_password = PasswordField(_l("Current password"), validators=[DataRequired()],
                                      render_kw={"autocomplete": "current-password"})
     new_password = PasswordField(_l("New password"),
-                                 validators=[DataRequired(), Length(min=12, max=1024)],
+                                 validators=[DataRequired(), Length(max=1024)],
                                  render_kw={"autocomplete": "new-password"})
     confirm = PasswordField(_l("Repeat the new password"),
                             validators=[DataRequired(), EqualTo(
@@ -62,7 +62,7 @@ class StaffCreateForm(FlaskForm):
     name = StringField(_l("Name"), validators=[Optional(), Length(max=120)])
     role = SelectField(_l("Role"), choices=role_choices, validators=[DataRequired()])
     password = PasswordField(_l("Initial password"),
-                             validators=[DataRequired(), Length(min=12, max=1024)],
+                             validators=[DataRequired(), Length(max=1024)],
                              render_kw={"autocomplete": "new-password"})
     submit = SubmitField(_l("Create account"))
 
