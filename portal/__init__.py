@@ -91,6 +91,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(staff_bp)
     app.register_blueprint(ops_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(__import__("portal.notifications.routes", fromlist=["bp"]).bp)
 
 
 def register_limits(app: Flask) -> None:

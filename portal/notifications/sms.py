@@ -52,23 +52,27 @@ def segments(text: str) -> int:
     return count
 
 
-def fit(text: str, max_segments: int) -> str:
-    """Return ``text`` unchanged when it fits ``max_segments``, else its longest prefix
-    that fits with an ellipsis added ("..." for GSM-7 text, "…" otherwise)."""
+def fit(text: str, max_segments: int, suffix: str = "") -> str:
+    """Return ``text + suffix`` unchanged when it fits ``max_segments``, else the longest
+    prefix of ``text`` that fits with an ellipsis ("..." for GSM-7 text, "…" otherwise)
+    and ``suffix`` (e.g. "reply TD to unsubscribe") kept whole after it."""
     if max_segments < 1:
         raise ValueError("max_segments must be at least 1")
-    text = text[:MAX_BODY_CHARS] if len(text) > MAX_BODY_CHARS else text
-    if segments(text) <= max_segments and len(text) <= MAX_BODY_CHARS:
-        return text
-    ellipsis = "..." if is_gsm7(text) else "…"
+
+    def fits(value: str) -> bool:
+        return len(value) <= MAX_BODY_CHARS and segments(value) <= max_segments
+
+    if fits(text + suffix):
+        return text + suffix
+    ellipsis = "..." if is_gsm7(text + suffix) else "…"
 
     def candidate(length: int) -> str:
-        return text[:length].rstrip() + ellipsis
+        return text[:length].rstrip() + ellipsis + suffix
 
     low, high = 0, len(text) - 1  # the longest length whose candidate fits
     while low < high:
         middle = (low + high + 1) // 2
-        if segments(candidate(middle)) <= max_segments:
+        if fits(candidate(middle)):
             low = middle
         else:
             high = middle - 1
@@ -87,6 +91,11 @@ def with_signature(text: str, phone: str, signature: str) -> str:
     return text
 
 
-def prepare(text: str, phone: str, signature: str, max_segments: int) -> str:
-    """The final body: signature for +86, then shortened to ``max_segments``."""
-    return fit(with_signature(text.strip(), phone, signature), max_segments)
+def prepare(text: str, phone: str, signature: str, max_segments: int, suffix: str = "") -> str:
+    """The final body: signature for +86, then shortened to ``max_segments`` keeping
+    ``suffix`` whole (when even the suffix does not fit, it is shortened too)."""
+    body = with_signature(text.strip(), phone, signature)
+    result = fit(body, max_segments, suffix)
+    if segments(result) > max_segments or len(result) > MAX_BODY_CHARS:
+        result = fit(body + suffix, max_segments)
+    return result

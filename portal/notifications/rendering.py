@@ -1,0 +1,72 @@
+"""Render a notification template for one channel and language.
+
+Email: ``templates/email/<name>.subject.txt``, ``<name>.txt`` and ``<name>.html``; SMS:
+``templates/sms/<name>.txt``. Each renders under ``flask_babel.force_locale(language)``.
+The unsubscribe footer (``email/_footer.*``, ``sms/_footer.txt``) is rendered once per
+language with a placeholder that :func:`personalise` replaces per recipient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app, render_template
+from flask_babel import force_locale
+from markupsafe import escape
+
+UNSUBSCRIBE_PLACEHOLDER = "PORTAL-UNSUBSCRIBE-URL-PLACEHOLDER"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One message rendered in one language (footers still hold the placeholder)."""
+
+    subject: str
+    text: str
+    html: str | None
+    footer_text: str
+    footer_html: str | None
+
+
+def _context(context: dict, language: str) -> dict:
+    return {
+        **context,
+        "language": language,
+        "public_base_url": current_app.config["PUBLIC_BASE_URL"],
+        "unsubscribe_url": UNSUBSCRIBE_PLACEHOLDER,
+    }
+
+
+def render(channel: str, template: str, language: str, context: dict) -> Rendered:
+    """Render ``template`` for ``channel`` in ``language``."""
+    values = _context(context, language)
+    with force_locale(language):
+        if channel == "email":
+            subject = render_template(f"email/{template}.subject.txt", **values)
+            return Rendered(
+                subject=" ".join(subject.split()),
+                text=render_template(f"email/{template}.txt", **values).strip() + "\n",
+                html=render_template(f"email/{template}.html", **values),
+                footer_text=render_template("email/_footer.txt", **values).strip(),
+                footer_html=render_template("email/_footer.html", **values),
+            )
+        if channel == "sms":
+            text = render_template(f"sms/{template}.txt", **values)
+            footer = render_template("sms/_footer.txt", **values)
+            return Rendered(subject="", text=" ".join(text.split()), html=None,
+                            footer_text=" ".join(footer.split()), footer_html=None)
+    raise ValueError(f"unknown channel {channel!r}")
+
+
+def personalise_email(rendered: Rendered, unsubscribe: str | None) -> tuple[str, str | None]:
+    """Text and HTML bodies for one recipient, with the footer when subscribed."""
+    text, html = rendered.text, rendered.html
+    if not unsubscribe:
+        return text, html
+    text = text.rstrip("\n") + "\n\n-- \n" + rendered.footer_text.replace(
+        UNSUBSCRIBE_PLACEHOLDER, unsubscribe) + "\n"
+    if html is not None and rendered.footer_html:
+        footer = rendered.footer_html.replace(UNSUBSCRIBE_PLACEHOLDER, str(escape(unsubscribe)))
+        marker = html.rfind("</body>")
+        html = html[:marker] + footer + html[marker:] if marker >= 0 else html + footer
+    return text, html
