@@ -86,12 +86,19 @@ def init_limits(app: Flask) -> None:
         enabled=app.config.get("RATELIMIT_ENABLED", True),
     )
     limiter.init_app(app)
-    for view in app.view_functions.values():
-        for config_key, key_func, methods, scope in getattr(view, "_portal_limits", []):
-            limiter.limit(
+    for endpoint, view in list(app.view_functions.items()):
+        marks = getattr(view, "_portal_limits", [])
+        if not marks:
+            continue
+        wrapped = view
+        for config_key, key_func, methods, scope in marks:
+            wrapped = limiter.limit(
                 lambda key=config_key: current_app.config[key],
                 key_func=key_func, methods=methods, scope=scope,
-            )(view)
+            )(wrapped)
+        # Flask-Limiter checks decorated limits inside the wrapper it returns, not in its
+        # before-request hook: the app must call the wrapper, or the limit never applies.
+        app.view_functions[endpoint] = wrapped
     for endpoint, view in app.view_functions.items():
         if endpoint == "static" or getattr(view, "_portal_exempt", False):
             limiter.exempt(view)
