@@ -42,7 +42,9 @@ def normalise_language(tag: str | None) -> str | None:
 
 def language_from_accept_header() -> str | None:
     """Return the first portal language in the request's ``Accept-Language``."""
-    for tag, _quality in request.accept_languages:
+    for tag, quality in request.accept_languages:
+        if quality <= 0:
+            continue  # "q=0" means "not this language"
         language = normalise_language(tag)
         if language:
             return language
