@@ -123,6 +123,8 @@ def load_config(instance_path: str) -> dict:
         "OUTBOX_SWEEP_SECONDS": _int("OUTBOX_SWEEP_SECONDS", 15),
         # Metrics
         "METRICS_TOKEN": env("METRICS_TOKEN", ""),
+        # SQLite in production only on request ("1"/"true"; "0" or "false" do not allow it)
+        "ALLOW_SQLITE_IN_PRODUCTION": _bool(env("ALLOW_SQLITE_IN_PRODUCTION")),
     }
 
 
@@ -154,10 +156,11 @@ def check_production(config: dict) -> None:
             missing.append("TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID")
         if missing:
             problems.append("SMS via Twilio needs " + ", ".join(missing))
-    if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") and not os.environ.get(
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") and not config.get(
         "ALLOW_SQLITE_IN_PRODUCTION"
     ):
-        problems.append("DATABASE_URL must point at PostgreSQL (or set ALLOW_SQLITE_IN_PRODUCTION=1)")
+        problems.append(
+            "DATABASE_URL must point at PostgreSQL (or set ALLOW_SQLITE_IN_PRODUCTION=1)")
     if config["CELERY_BROKER_URL"].startswith("filesystem"):
         problems.append("REDIS_URL (or CELERY_BROKER_URL) must be set for background work")
     if problems:
