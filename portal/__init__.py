@@ -87,6 +87,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.public import bp as public_bp
     from portal.staff import bp as staff_bp
 
+    __import__("portal.incidents", fromlist=["init_app"]).init_app(app)  # before api_bp
     app.register_blueprint(public_bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(ops_bp)

@@ -121,6 +121,23 @@ def load_config(instance_path: str) -> dict:
         "CELERY_ALWAYS_EAGER": _bool(env("CELERY_ALWAYS_EAGER")),
         "CELERY_DATA_FOLDER": str(instance / "celery"),
         "OUTBOX_SWEEP_SECONDS": _int("OUTBOX_SWEEP_SECONDS", 15),
+        # Incidents (bulletins): public page cache, stale-update alert, subscribe limit
+        "PUBLIC_CACHE_MAX_AGE": _int("PUBLIC_CACHE_MAX_AGE", 15),
+        "PUBLIC_PAGE_CACHE": env("PUBLIC_PAGE_CACHE", "auto"),  # auto | local | off
+        "PUBLIC_PAGE_CACHE_TTL": _int("PUBLIC_PAGE_CACHE_TTL", 300),
+        "PUBLIC_PAGE_CACHE_LOCAL_TTL": _int("PUBLIC_PAGE_CACHE_LOCAL_TTL", 5),
+        "INCIDENT_STALE_MINUTES": {
+            key.strip(): int(value) for key, value in (
+                item.split("=", 1) for item in env(
+                    "INCIDENT_STALE_MINUTES", "minor=30,major=30,critical=30").split(",")
+                if "=" in item)
+        },
+        "INCIDENT_STALE_CHECK_SECONDS": _int("INCIDENT_STALE_CHECK_SECONDS", 60),
+        "INCIDENT_RESOLVED_DAYS": _int("INCIDENT_RESOLVED_DAYS", 30),
+        "INCIDENT_FEED_ENTRIES": _int("INCIDENT_FEED_ENTRIES", 50),
+        "RATELIMIT_INCIDENT_SUBSCRIBE": env("RATELIMIT_INCIDENT_SUBSCRIBE", "10 per 4 hours"),
+        "PORTAL_BENCH_ROUTES": _bool(env("PORTAL_BENCH_ROUTES")),
+        "PORTAL_BENCH_CONSTANT_FILE": env("PORTAL_BENCH_CONSTANT_FILE", ""),
         # Metrics
         "METRICS_TOKEN": env("METRICS_TOKEN", ""),
         # SQLite in production only on request ("1"/"true"; "0" or "false" do not allow it)

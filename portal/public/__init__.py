@@ -1,7 +1,7 @@
-"""Public pages for customers (the bulletins issue builds the incident site here)."""
+"""Public pages for customers: the incident site (routes in ``portal.incidents``)."""
 
 from flask import Blueprint
 
 bp = Blueprint("public", __name__)
 
-from portal.public import routes  # noqa: E402,F401
+from portal.incidents import routes_public  # noqa: E402,F401

@@ -23,6 +23,8 @@ PERMISSIONS: dict[str, set[Role]] = {
     "incidents.draft_update": {Role.ADMIN, Role.COMMANDER, Role.RESPONDER},
     "incidents.view_internal": {Role.ADMIN, Role.COMMANDER, Role.RESPONDER, Role.SUPERVISOR,
                                 Role.AGENT},
+    "incidents.note": {Role.ADMIN, Role.COMMANDER, Role.RESPONDER, Role.SUPERVISOR},
+    "incidents.templates": {Role.ADMIN, Role.COMMANDER},
     "cases.work": {Role.ADMIN, Role.SUPERVISOR, Role.AGENT},
     "cases.supervise": {Role.ADMIN, Role.SUPERVISOR},
     "policy.manage": {Role.ADMIN},
