@@ -268,10 +268,6 @@ def test_login_post_is_marked_for_the_login_rate_limit(app):
     assert ("RATELIMIT_LOGIN", None, ["POST"], None) in view._portal_limits
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "portal/limits.py applies limiter.limit(...)(view) after registration but discards the "
-    "wrapper, so per-view limits are never enforced; fix: store the wrapped view back in "
-    "app.view_functions[endpoint]"))
 def test_login_is_rate_limited(make_app):
     new_app = make_app(RATELIMIT_LOGIN="3 per minute", PASSWORD_HASH_FAST=True)
     client = new_app.test_client()
