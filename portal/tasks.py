@@ -99,7 +99,7 @@ def celery_config(app: Flask) -> dict:
         "task_ignore_result": True,
         "result_backend": config.get("CELERY_RESULT_BACKEND") or None,
         "task_always_eager": bool(config.get("CELERY_ALWAYS_EAGER")),
-        "task_eager_propagates": bool(config.get("CELERY_ALWAYS_EAGER")),
+        "task_eager_propagates": False,  # failures reach the signal handlers
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
