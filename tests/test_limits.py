@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import service_unavailable
-from flask import Flask
+from flask import Blueprint, Flask, jsonify, render_template
 from flask_babel import Babel
 
 from portal.limits import (
@@ -18,14 +18,36 @@ from portal.limits import (
 REDIS_URI = "redis://127.0.0.1:6379/14"
 
 
+PROBE = "/limit-probe"
+API_PROBE = "/api/limit-probe"
+
+
 def limited_app(make_app, limit="3 per minute", **overrides):
-    return make_app(RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT=limit, **overrides)
+    """A portal app with a low default limit and two plain routes of its own.
+
+    The routes are added after ``create_app`` (before the first request): default limits
+    apply to every route that is not exempt, so these stay limited whatever the feature
+    blueprints decide for their own pages.
+    """
+    app = make_app(**{"RATELIMIT_ENABLED": True, "RATELIMIT_DEFAULT": limit, **overrides})
+    probe = Blueprint("limit_probe", __name__)
+
+    @probe.get(PROBE)
+    def page():
+        return render_template("base.html")
+
+    @probe.get(API_PROBE)
+    def api():
+        return jsonify(ok=True)
+
+    app.register_blueprint(probe)
+    return app
 
 
 def test_fourth_request_gets_translated_429_with_retry_after(make_app):
     client = limited_app(make_app).test_client()
-    assert [client.get("/?lang=en").status_code for _ in range(3)] == [200, 200, 200]
-    response = client.get("/?lang=en")
+    assert [client.get(PROBE + "?lang=en").status_code for _ in range(3)] == [200, 200, 200]
+    response = client.get(PROBE + "?lang=en")
     assert response.status_code == 429
     assert int(response.headers["Retry-After"]) > 0
     html = response.get_data(as_text=True)
@@ -37,11 +59,11 @@ def test_fourth_request_gets_translated_429_with_retry_after(make_app):
 def test_429_page_is_in_simplified_chinese_by_default(make_app):
     client = limited_app(make_app).test_client()
     for _ in range(3):
-        client.get("/")
-    response = client.get("/")
+        client.get(PROBE)
+    response = client.get(PROBE)
     assert response.status_code == 429
     assert '<html lang="zh-Hans">' in response.get_data(as_text=True)
-    traditional = client.get("/", headers={"Accept-Language": "zh-TW"})
+    traditional = client.get(PROBE, headers={"Accept-Language": "zh-TW"})
     assert traditional.status_code == 429
     assert '<html lang="zh-Hant">' in traditional.get_data(as_text=True)
 
@@ -49,8 +71,8 @@ def test_429_page_is_in_simplified_chinese_by_default(make_app):
 def test_429_is_json_on_api_paths(make_app):
     client = limited_app(make_app, limit="2 per minute").test_client()
     for _ in range(2):
-        assert client.get("/api/v1/whoami").status_code != 429
-    response = client.get("/api/v1/whoami")
+        assert client.get(API_PROBE).status_code != 429
+    response = client.get(API_PROBE)
     assert response.status_code == 429
     assert response.is_json
     assert response.json["error"]["status"] == 429
@@ -58,27 +80,28 @@ def test_429_is_json_on_api_paths(make_app):
 
 
 def test_disabled_limits_never_refuse(make_app):
-    client = make_app(RATELIMIT_ENABLED=False, RATELIMIT_DEFAULT="1 per minute").test_client()
-    assert all(client.get("/").status_code == 200 for _ in range(4))
+    app = limited_app(make_app, limit="1 per minute", RATELIMIT_ENABLED=False)
+    client = app.test_client()
+    assert all(client.get(PROBE).status_code == 200 for _ in range(4))
 
 
 def test_trusted_proxy_gives_each_client_its_own_counter(make_app):
     client = limited_app(make_app, limit="2 per minute", TRUSTED_PROXIES=1).test_client()
     alice = {"X-Forwarded-For": "203.0.113.10"}
     bob = {"X-Forwarded-For": "203.0.113.20"}
-    assert [client.get("/", headers=alice).status_code for _ in range(3)] == [200, 200, 429]
-    assert client.get("/", headers=bob).status_code == 200
+    assert [client.get(PROBE, headers=alice).status_code for _ in range(3)] == [200, 200, 429]
+    assert client.get(PROBE, headers=bob).status_code == 200
     # Only the last hop is trusted: a client prepending a fake address changes nothing.
     spoofed = {"X-Forwarded-For": "198.51.100.1, 203.0.113.10"}
-    assert client.get("/", headers=spoofed).status_code == 429
+    assert client.get(PROBE, headers=spoofed).status_code == 429
 
 
 def test_untrusted_forwarded_header_is_ignored(make_app):
     client = limited_app(make_app, limit="2 per minute", TRUSTED_PROXIES=0).test_client()
-    assert client.get("/", headers={"X-Forwarded-For": "203.0.113.1"}).status_code == 200
-    assert client.get("/", headers={"X-Forwarded-For": "203.0.113.2"}).status_code == 200
+    assert client.get(PROBE, headers={"X-Forwarded-For": "203.0.113.1"}).status_code == 200
+    assert client.get(PROBE, headers={"X-Forwarded-For": "203.0.113.2"}).status_code == 200
     # A new made-up address does not buy a new counter.
-    assert client.get("/", headers={"X-Forwarded-For": "203.0.113.3"}).status_code == 429
+    assert client.get(PROBE, headers={"X-Forwarded-For": "203.0.113.3"}).status_code == 429
 
 
 def test_limit_declared_on_a_portal_view_applies(make_app):
@@ -164,9 +187,9 @@ def test_each_app_has_its_own_limiter(make_app):
     first = limited_app(make_app, limit="1 per minute")
     second = limited_app(make_app, limit="1 per minute")
     assert get_limiter(first) is not get_limiter(second)
-    assert first.test_client().get("/").status_code == 200
-    assert first.test_client().get("/").status_code == 429
-    assert second.test_client().get("/").status_code == 200  # memory storage: not shared
+    assert first.test_client().get(PROBE).status_code == 200
+    assert first.test_client().get(PROBE).status_code == 429
+    assert second.test_client().get(PROBE).status_code == 200  # memory storage: not shared
 
 
 @pytest.fixture
@@ -187,11 +210,11 @@ def redis_db():
 def test_redis_storage_shares_counts_between_processes(make_app, redis_db):
     web1 = limited_app(make_app, RATELIMIT_STORAGE_URI=REDIS_URI)
     web2 = limited_app(make_app, RATELIMIT_STORAGE_URI=REDIS_URI)
-    assert web1.test_client().get("/").status_code == 200
-    assert web2.test_client().get("/").status_code == 200
-    assert web1.test_client().get("/").status_code == 200
-    assert web2.test_client().get("/").status_code == 429
-    assert web1.test_client().get("/").status_code == 429
+    assert web1.test_client().get(PROBE).status_code == 200
+    assert web2.test_client().get(PROBE).status_code == 200
+    assert web1.test_client().get(PROBE).status_code == 200
+    assert web2.test_client().get(PROBE).status_code == 429
+    assert web1.test_client().get(PROBE).status_code == 429
     assert redis_db.dbsize() > 0
 
 

@@ -8,6 +8,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from flask import Blueprint
 from prometheus_client.parser import text_string_to_metric_families
 
 from portal.db import utcnow
@@ -64,8 +65,11 @@ def test_healthz_503_without_details_when_database_is_unreachable(make_app):
 
 def test_healthz_is_exempt_from_rate_limits(make_app):
     app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="2 per minute")
+    limited = Blueprint("ops_limit_probe", __name__)
+    limited.get("/ops-limit-probe")(lambda: "limited")
+    app.register_blueprint(limited)
     client = app.test_client()
-    assert [client.get("/").status_code for _ in range(3)] == [200, 200, 429]
+    assert [client.get("/ops-limit-probe").status_code for _ in range(3)] == [200, 200, 429]
     assert all(client.get("/healthz").status_code == 200 for _ in range(5))
 
 
@@ -74,38 +78,38 @@ def test_healthz_is_exempt_from_rate_limits(make_app):
 
 def test_metrics_count_requests_by_method_endpoint_and_status(client):
     for _ in range(3):
-        client.get("/")
+        client.get("/healthz")
     client.get("/no-such-page-xyz")
     client.post("/healthz")  # 405
     found = scrape(client)
     assert found[("portal_http_requests_total", (
-        ("endpoint", "public.home"), ("method", "GET"), ("status", "200")))] >= 3
+        ("endpoint", "ops.healthz"), ("method", "GET"), ("status", "200")))] >= 3
     assert found[("portal_http_requests_total", (
         ("endpoint", "unmatched"), ("method", "GET"), ("status", "404")))] >= 1
     assert found[("portal_http_requests_total", (
         ("endpoint", "unmatched"), ("method", "POST"), ("status", "405")))] >= 1
     count_key = ("portal_http_request_duration_seconds_count",
-                 (("endpoint", "public.home"), ("method", "GET")))
+                 (("endpoint", "ops.healthz"), ("method", "GET")))
     assert found[count_key] >= 3
     assert found[("portal_http_request_duration_seconds_sum",
-                  (("endpoint", "public.home"), ("method", "GET")))] > 0
+                  (("endpoint", "ops.healthz"), ("method", "GET")))] > 0
     # The counters move: three more requests show up in the next scrape.
     before = found[("portal_http_requests_total", (
-        ("endpoint", "public.home"), ("method", "GET"), ("status", "200")))]
+        ("endpoint", "ops.healthz"), ("method", "GET"), ("status", "200")))]
     for _ in range(3):
-        client.get("/")
+        client.get("/healthz")
     after = scrape(client)[("portal_http_requests_total", (
-        ("endpoint", "public.home"), ("method", "GET"), ("status", "200")))]
+        ("endpoint", "ops.healthz"), ("method", "GET"), ("status", "200")))]
     assert after == before + 3
 
 
 def test_metrics_are_per_app(make_app):
     first, second = make_app(), make_app()
     for _ in range(4):
-        first.test_client().get("/")
+        first.test_client().get("/healthz")
     found = scrape(second.test_client())
     key = ("portal_http_requests_total",
-           (("endpoint", "public.home"), ("method", "GET"), ("status", "200")))
+           (("endpoint", "ops.healthz"), ("method", "GET"), ("status", "200")))
     assert key not in found
     assert scrape(first.test_client())[key] == 4
 
