@@ -6,8 +6,9 @@ from flask import Flask
 def init_cli(app: Flask) -> None:
     """Register the portal's command groups."""
     from portal.demo import demo_cli
+    from portal.i18n_cli import i18n_cli
     from portal.notifications.cli import outbox_cli
     from portal.staff.cli import staff_cli, tokens_cli
 
-    for group in (staff_cli, tokens_cli, outbox_cli, demo_cli):
+    for group in (staff_cli, tokens_cli, outbox_cli, demo_cli, i18n_cli):
         app.cli.add_command(group)
