@@ -19,9 +19,11 @@ def init_app(app: Flask) -> None:
     from portal.incidents.labels import template_globals
     from portal.incidents.markdown import render_markdown
     from portal.incidents.routes_staff import bp
+    from portal.incidents.tasks import incidents_cli
     from portal.staff.routes import add_dashboard_panel
 
     app.register_blueprint(bp)
+    app.cli.add_command(incidents_cli)
     init_cache(app)
     install_cookie_free_sessions(app)
     app.jinja_env.globals.update(template_globals())

@@ -243,9 +243,7 @@ def new_update(reference: str):
     if request.method == "GET":
         state = request.args.get("state", incident.state)
         form.state.data = state if state in {s.value for s in State} else incident.state
-        template = services.default_template(form.state.data)
-        if template is not None:
-            _fill_translated(form, "body", template.body)
+        _fill_translated(form, "body", services.default_template(form.state.data).body)
     if form.validate_on_submit():
         try:
             services.draft_update(current_user, incident, state=form.state.data,

@@ -19,6 +19,7 @@ from portal.content import resolve as resolve_text
 from portal.db import utcnow
 from portal.extensions import db
 from portal.incidents import cache
+from portal.incidents.defaults import DEFAULT_TEMPLATES
 from portal.incidents.markdown import plain_text
 from portal.incidents.models import (
     AreaKind,
@@ -82,19 +83,40 @@ def _set_areas(incident: Incident, areas: list[AreaInput]) -> None:
             kind=kind, code=code, name=make_translated(area.zh_hans, area.zh_hant, area.en)))
 
 
-def default_template(state: str) -> UpdateTemplate | None:
-    """The standard wording for ``state`` (the default template, else the first)."""
+def default_template(state: str) -> UpdateTemplate:
+    """The standard wording for ``state``: the default template in the table, else the
+    built-in Statuspage wording (an unsaved template)."""
     query = (select(UpdateTemplate).where(UpdateTemplate.state == state)
              .order_by(UpdateTemplate.is_default.desc(), UpdateTemplate.id).limit(1))
-    return db.session.scalar(query)
+    found = db.session.scalar(query)
+    if found is not None:
+        return found
+    name, body = DEFAULT_TEMPLATES[State(state).value]
+    return UpdateTemplate(state=state, name=name, body=dict(body), is_default=True)
 
 
 def templates_by_state() -> dict[str, list[UpdateTemplate]]:
-    """Every update template, grouped by state."""
+    """Every update template, grouped by state (built-in wording where a state has none)."""
     grouped: dict[str, list[UpdateTemplate]] = {s.value: [] for s in State}
     for template in db.session.scalars(select(UpdateTemplate).order_by(UpdateTemplate.id)):
         grouped.setdefault(template.state, []).append(template)
+    for state, items in grouped.items():
+        if not items:
+            items.append(default_template(state))
     return grouped
+
+
+def seed_default_templates() -> int:
+    """Store the built-in wording for every state that has no template; return how many."""
+    added = 0
+    for state, (name, body) in DEFAULT_TEMPLATES.items():
+        if db.session.scalar(select(UpdateTemplate.id).where(UpdateTemplate.state == state)
+                             .limit(1)) is None:
+            db.session.add(UpdateTemplate(state=state, name=name, body=dict(body),
+                                          is_default=True))
+            added += 1
+    db.session.flush()
+    return added
 
 
 def save_template(actor: StaffUser, state: str, name: str, body: dict,
@@ -139,8 +161,7 @@ def declare(actor: StaffUser, *, title: dict, summary: dict, type: str, severity
     db.session.add(incident)
     db.session.flush()
     if first_update is None:
-        template = default_template(State.INVESTIGATING)
-        first_update = dict(template.body) if template else make_translated()
+        first_update = dict(default_template(State.INVESTIGATING).body)
     db.session.add(IncidentUpdate(incident_id=incident.id, state=State.INVESTIGATING,
                                   body=first_update, status=UpdateStatus.DRAFT, notify=True,
                                   author_id=actor.id))
@@ -331,8 +352,7 @@ def resolve(actor: StaffUser, incident: Incident, body: dict | None = None,
     if incident.state == State.RESOLVED:
         raise IncidentError("resolved")
     if body is None:
-        template = default_template(State.RESOLVED)
-        body = dict(template.body) if template else make_translated()
+        body = dict(default_template(State.RESOLVED).body)
     update = draft_update(actor, incident, state=State.RESOLVED, body=body, notify=notify)
     return publish_update(actor, update)
 
