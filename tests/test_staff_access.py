@@ -77,3 +77,26 @@ def test_nav_shows_links_per_permission(app, client):
     html = client.get("/staff/?lang=en").get_data(as_text=True)
     for path in ("/staff/audit", "/staff/users", "/staff/tokens"):
         assert path in html
+
+
+def test_dashboard_panels_are_shown_per_permission(make_app):
+    from jinja2 import ChoiceLoader, DictLoader
+
+    from portal.staff.routes import DASHBOARD_PANELS, add_dashboard_panel
+
+    app = make_app(PASSWORD_HASH_FAST=True)
+    app.jinja_env.loader = ChoiceLoader([
+        DictLoader({"test/panel.html": "<section>panel-for-auditors</section>"}),
+        app.jinja_env.loader])
+    add_dashboard_panel("test/panel.html", "audit.view")
+    try:
+        make_staff(app, "supervisor")
+        make_staff(app, "agent")
+        client = app.test_client()
+        login(client, "supervisor@example.com")
+        assert "panel-for-auditors" in client.get("/staff/").get_data(as_text=True)
+        client.post("/staff/logout")
+        login(client, "agent@example.com")
+        assert "panel-for-auditors" not in client.get("/staff/").get_data(as_text=True)
+    finally:
+        DASHBOARD_PANELS[:] = [p for p in DASHBOARD_PANELS if p.template != "test/panel.html"]
