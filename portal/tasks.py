@@ -146,13 +146,13 @@ def init_celery(app: Flask) -> Celery:
     celery_app.config_from_object(celery_config(app))
     celery_app.flask_app = app
 
-    @celery_app.task(name=DELIVER_OUTBOX, autoretry_for=(Exception,), retry_backoff=1,
+    @celery_app.task(name=DELIVER_OUTBOX, shared=False, autoretry_for=(Exception,), retry_backoff=1,
                      retry_backoff_max=60, retry_jitter=True, max_retries=5)
     def deliver_outbox() -> dict:
         """Deliver due outbox rows (runs after commits and every sweep interval)."""
         return deliver_outbox_job()
 
-    @celery_app.task(name=RECOVER_STUCK_OUTBOX)
+    @celery_app.task(name=RECOVER_STUCK_OUTBOX, shared=False)
     def recover_stuck_outbox() -> int:
         """Put rows stuck in sending back to pending."""
         return recover_stuck_job()

@@ -2,7 +2,8 @@
 
 SQLAlchemy session events: ``after_flush`` notes that the transaction wrote outbox rows
 (in ``session.info``), ``after_commit`` enqueues one ``deliver_outbox`` task per commit when
-``OUTBOX_DISPATCH == "celery"``, and ``after_rollback`` forgets. Enqueueing happens only
+``OUTBOX_DISPATCH == "celery"``, and a rollback of the outer transaction
+(``after_soft_rollback``) forgets. Enqueueing happens only
 after the commit, so a worker never looks for rows that do not exist yet. A failure to
 enqueue is logged and otherwise ignored: the periodic sweep delivers the rows anyway.
 """
@@ -36,8 +37,9 @@ def _after_commit(session) -> None:
     enqueue_delivery(current_app)
 
 
-def _after_rollback(session) -> None:
-    if not session.in_transaction():
+def _after_soft_rollback(session, previous_transaction) -> None:
+    # a savepoint rolled back keeps the outer transaction's rows: only the root forgets
+    if previous_transaction.parent is None and not previous_transaction.nested:
         session.info.pop(FLAG, None)
 
 
@@ -61,5 +63,5 @@ def init_dispatch(app: Flask) -> None:
         return
     event.listen(Session, "after_flush", _after_flush)
     event.listen(Session, "after_commit", _after_commit)
-    event.listen(Session, "after_rollback", _after_rollback)
+    event.listen(Session, "after_soft_rollback", _after_soft_rollback)
     _installed = True

@@ -96,15 +96,16 @@ def retry():
         abort(400)
     ids = form.id_list()
     count = delivery.retry_failed(ids)
-    _audit("notifications.retry", ids=ids, count=count)
+    _audit("notifications.retry", ",".join(map(str, ids))[:80], ids=ids, count=count)
     db.session.commit()
     flash(_("%(count)d message(s) will be sent again.", count=count), "success")
     return redirect(url_for(".failed"))
 
 
-def _audit(action: str, **detail) -> None:
+def _audit(action: str, target_id: str, **detail) -> None:
+    """Audit-log a staff action when the staff audit module is present."""
     try:
         from portal.staff.audit import record
     except ImportError:
         return
-    record(action, target_type="outbox_message", target_id=None, **detail)
+    record(action, target_type="outbox_message", target_id=target_id, **detail)
