@@ -12,7 +12,7 @@ from wtforms import (
     SubmitField,
     widgets,
 )
-from wtforms.validators import DataRequired, EqualTo, Length, Optional
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from portal.staff.models import Role
 
@@ -91,9 +91,13 @@ class TokenCreateForm(FlaskForm):
     """Create an API token with a name and scopes."""
 
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
-    scopes = MultiCheckboxField(_l("Scopes"), choices=[], validators=[DataRequired(
-        message=_l("Choose at least one scope."))])
+    scopes = MultiCheckboxField(_l("Scopes"), choices=[])
     submit = SubmitField(_l("Create token"))
+
+    def validate_scopes(self, field) -> None:
+        """At least one scope (no ``required`` attribute: it would demand every box)."""
+        if not field.data:
+            raise ValidationError(_l("Choose at least one scope."))
 
     def __init__(self, *args, **kwargs):
         """Offer the fixed list of scopes from ``portal.api.auth``."""
