@@ -92,10 +92,6 @@ def test_models_are_complete_for_the_foundation_tables():
             "subscription", "staff_user"} <= model_tables()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "migrations/env.py calls logging.config.fileConfig() with disable_existing_loggers="
-    "True, which silences the 'portal' logger for the rest of the process after a "
-    "migration; fix: fileConfig(config.config_file_name, disable_existing_loggers=False)"))
 def test_running_migrations_keeps_the_portal_logger_enabled(fresh_app):
     logger = logging.getLogger("portal")
     logger.disabled = False

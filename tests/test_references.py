@@ -105,13 +105,7 @@ def test_exhausted_space_raises(app_ctx, monkeypatch):
         new_reference("case", attempts=3)
 
 
-def test_reference_belongs_to_callers_transaction(app_ctx, request):
-    if db.engine.dialect.name == "sqlite":
-        request.applymarker(pytest.mark.xfail(
-            strict=True,
-            reason="pysqlite emits no BEGIN before SAVEPOINT, so RELEASE commits a reference "
-                   "issued first in a transaction; needs the SQLAlchemy 'BEGIN on begin' "
-                   "recipe in portal/db_events.py"))
+def test_reference_belongs_to_callers_transaction(app_ctx):
     new_reference("case")
     db.session.rollback()
     assert db.session.query(PublicReference).count() == 0
