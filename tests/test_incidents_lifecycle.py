@@ -64,7 +64,7 @@ def test_responders_draft_and_only_commanders_publish(app, role):
     assert drafted.status_code == (302 if may_draft else 403)
     if not may_draft:
         return
-    update = [u for u in get_incident(app, ref).updates if u.status == "draft"][0]
+    update = next(u for u in get_incident(app, ref).updates if u.status == "draft")
     published = client.post(f"/staff/incidents/{ref}/updates/{update.id}/publish")
     may_publish = role in ("admin", "commander")
     assert published.status_code == (302 if may_publish else 403)
@@ -148,7 +148,7 @@ def test_updates_email_subscribers_only_when_marked_notify(app):
     for notify in ("y", ""):
         client.post(f"/staff/incidents/{ref}/updates/new", data={
             "state": "identified", "body_zh_hans": f"更新{notify}", "notify": notify})
-        draft = [u for u in get_incident(app, ref).updates if u.status == "draft"][0]
+        draft = next(u for u in get_incident(app, ref).updates if u.status == "draft")
         client.post(f"/staff/incidents/{ref}/updates/{draft.id}/publish")
     rows = outbox(app, "incident_update")
     assert [(r.channel, r.recipient) for r in rows] == [("email", "follower@example.com")]

@@ -51,7 +51,7 @@ def test_alert_fires_once_per_silence(app):
     login(client, "commander@example.com")
     client.post(f"/staff/incidents/{ref}/updates/new",
                 data={"state": "identified", "body_zh_hans": "进展", "notify": ""})
-    draft = [u for u in get_incident(app, ref).updates if u.status == "draft"][0]
+    draft = next(u for u in get_incident(app, ref).updates if u.status == "draft")
     client.post(f"/staff/incidents/{ref}/updates/{draft.id}/publish")
     assert get_incident(app, ref).stale_alert_sent_at is None
     _age(app, ref, 45)
