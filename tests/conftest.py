@@ -25,6 +25,8 @@ TEST_CONFIG = {
     "TESTING": True,
     "SECRET_KEY": "test-secret-key-" + "x" * 32,
     "WTF_CSRF_ENABLED": False,
+    # Cheap argon2 parameters in tests only; production uses argon2's defaults.
+    "PASSWORD_HASH_FAST": True,
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_DEFAULT": "100000 per hour",
     "MAIL_BACKEND": "folder",
@@ -257,3 +259,37 @@ def axe_violations(browser, url: str, min_impact: tuple = ("serious", "critical"
     finally:
         context.close()
     return [v for v in violations if v.get("impact") in min_impact]
+
+
+# --- Staff helpers shared by every feature's tests --------------------------------------
+
+STAFF_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def staff_factory(app):
+    """Create (and commit) a staff member of a role; returns its id."""
+
+    def create(role: str = "admin", email: str | None = None) -> int:
+        from portal.staff import services
+
+        with app.app_context():
+            user = services.create_staff(email or f"{role}@example.com", role, STAFF_PASSWORD)
+            db.session.commit()
+            return user.id
+
+    return create
+
+
+@pytest.fixture
+def login_as(app, staff_factory):
+    """Sign a test client in through the real form as a new member of ``role``."""
+
+    def sign_in(client, role: str = "admin", email: str | None = None):
+        email = email or f"{role}@example.com"
+        staff_factory(role, email)
+        response = client.post("/staff/login", data={"email": email, "password": STAFF_PASSWORD})
+        assert response.status_code == 302, "sign-in failed"
+        return client
+
+    return sign_in

@@ -16,3 +16,8 @@ def load_user(session_id: str) -> StaffUser | None:
     if user is None or not user.active or user.session_version != int(version):
         return None
     return user
+
+
+# ``@login_required`` views send anonymous visitors to the sign-in page, not a bare 401.
+login_manager.login_view = "staff.login"
+login_manager.login_message = None
