@@ -77,6 +77,7 @@ def import_models() -> None:
     import portal.incidents.models
     import portal.models
     import portal.notifications.models
+    import portal.parcels.models
     import portal.staff.models  # noqa: F401
 
 
