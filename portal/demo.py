@@ -58,3 +58,13 @@ def seed_command() -> None:
     click.echo(f"Staff sign-in: {base}/staff/login")
     for summary in summaries:
         click.echo(summary)
+
+
+def seed_incidents() -> str:
+    """Demo incidents in three languages (see ``portal.incidents.demo``)."""
+    from portal.incidents.demo import seed_demo_incidents
+
+    return seed_demo_incidents()
+
+
+DEMO_SEEDERS.append(seed_incidents)
