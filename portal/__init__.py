@@ -74,6 +74,7 @@ def register_extensions(app: Flask) -> None:
 
 def import_models() -> None:
     """Import every model module so the metadata (and Alembic) sees all tables."""
+    import portal.cases.models
     import portal.incidents.models
     import portal.models
     import portal.notifications.models
