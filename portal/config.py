@@ -134,10 +134,23 @@ def load_config(instance_path: str) -> dict:
         },
         "INCIDENT_STALE_CHECK_SECONDS": _int("INCIDENT_STALE_CHECK_SECONDS", 60),
         "INCIDENT_RESOLVED_DAYS": _int("INCIDENT_RESOLVED_DAYS", 30),
+        "INCIDENT_HOME_RESOLVED_LIMIT": _int("INCIDENT_HOME_RESOLVED_LIMIT", 20),
         "INCIDENT_FEED_ENTRIES": _int("INCIDENT_FEED_ENTRIES", 50),
         "RATELIMIT_INCIDENT_SUBSCRIBE": env("RATELIMIT_INCIDENT_SUBSCRIBE", "10 per 4 hours"),
         "PORTAL_BENCH_ROUTES": _bool(env("PORTAL_BENCH_ROUTES")),
         "PORTAL_BENCH_CONSTANT_FILE": env("PORTAL_BENCH_CONSTANT_FILE", ""),
+        # Parcels: tracking formats, imports, public look-up limits
+        "PARCEL_TRACKING_PATTERNS": env("PARCEL_TRACKING_PATTERNS", ""),  # REGEX=Carrier;...
+        "PARCEL_TRACKING_BUILTIN": _bool(env("PARCEL_TRACKING_BUILTIN"), True),
+        "PARCEL_IMPORT_FOLDER": env("PARCEL_IMPORT_FOLDER") or str(instance / "parcel_imports"),
+        "PARCEL_IMPORT_MAX_MB": _int("PARCEL_IMPORT_MAX_MB", 512),
+        "PARCEL_IMPORT_INLINE_BYTES": _int("PARCEL_IMPORT_INLINE_BYTES", 2_000_000),
+        "PARCEL_IMPORT_STALE_MINUTES": _int("PARCEL_IMPORT_STALE_MINUTES", 30),
+        "PARCEL_IMPORT_RESUME_SECONDS": _int("PARCEL_IMPORT_RESUME_SECONDS", 300),
+        "PARCEL_API_MAX_ITEMS": _int("PARCEL_API_MAX_ITEMS", 10000),
+        "RATELIMIT_PARCEL_LOOKUP": env("RATELIMIT_PARCEL_LOOKUP", "120 per minute"),
+        "RATELIMIT_PARCEL_DETAILS": env("RATELIMIT_PARCEL_DETAILS", "20 per hour"),
+        "RATELIMIT_PARCEL_SUBSCRIBE": env("RATELIMIT_PARCEL_SUBSCRIBE", "10 per 4 hours"),
         # Metrics
         "METRICS_TOKEN": env("METRICS_TOKEN", ""),
         # SQLite in production only on request ("1"/"true"; "0" or "false" do not allow it)

@@ -28,6 +28,8 @@ PERMISSIONS: dict[str, set[Role]] = {
     "cases.work": {Role.ADMIN, Role.SUPERVISOR, Role.AGENT},
     "cases.supervise": {Role.ADMIN, Role.SUPERVISOR},
     "policy.manage": {Role.ADMIN},
+    "parcels.view": set(Role),
+    "parcels.import": {Role.ADMIN, Role.COMMANDER, Role.RESPONDER},
 }
 
 

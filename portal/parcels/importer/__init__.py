@@ -1,0 +1,129 @@
+"""Bulk import of affected parcels: read, clean, stage, merge; rejected rows to a CSV.
+
+``run(batch, source, ...)`` works on any source of rows (a CSV or XLSX reader, or the
+API's objects): each row is cleaned (``rows.RowCleaner``), streamed into the staging table
+(``staging``: COPY on PostgreSQL, executemany on SQLite) and merged in one set-based pass
+(``merge``). Memory stays flat: only one staging batch and the counts are held. The caller
+commits (the staging table lives in the caller's transaction).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from portal.db import utcnow
+from portal.extensions import db
+from portal.parcels.importer import merge, staging
+from portal.parcels.importer.rows import RowCleaner, RowError, reason
+from portal.parcels.models import ImportMode, ImportStatus, ParcelImport
+
+PROGRESS_EVERY = 5000
+#: Rejected rows shown on the batch page; the CSV holds all of them.
+REJECTS_SHOWN = 100
+
+
+class ImportFailed(ValueError):
+    """The whole import was refused (no tracking number column, empty replace list)."""
+
+
+@dataclass
+class Source:
+    """Rows to import: ``(line, cells)`` pairs, where the columns are, how far it is."""
+
+    rows: Iterable[tuple[int, object]]
+    columns: dict
+    progress: Callable[[], float] = lambda: 0.0
+    ignored: list[str] = field(default_factory=list)
+
+
+class RejectsWriter:
+    """Rejected rows as CSV (line, tracking number, reason), UTF-8 with BOM for Excel."""
+
+    HEADER = ("line", "tracking_number", "reason")
+
+    def __init__(self, path: Path):
+        """Open ``path`` for writing."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.count = 0
+        self._file = open(path, "w", encoding="utf-8-sig", newline="")  # noqa: SIM115
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(self.HEADER)
+
+    def add(self, line: int, number: str, why: str) -> None:
+        """Record one rejected row."""
+        self.count += 1
+        self._writer.writerow((line, number, why))
+
+    def close(self) -> None:
+        """Flush and close."""
+        self._file.close()
+
+
+def read_rejects(path: str | None, limit: int = REJECTS_SHOWN) -> list[dict]:
+    """The first ``limit`` rejected rows of a batch."""
+    if not path or not Path(path).exists():
+        return []
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        return [row for _, row in zip(range(limit), reader, strict=False)]
+
+
+ProgressFn = Callable[[ParcelImport, int, float, str], None]
+
+
+def _cleaned(source: Source, cleaner: RowCleaner, rejects: RejectsWriter, batch: ParcelImport,
+             on_progress: ProgressFn | None, counter: list[int]) -> Iterator[tuple]:
+    for line, cells in source.rows:
+        counter[0] += 1
+        if on_progress is not None and counter[0] % PROGRESS_EVERY == 0:
+            on_progress(batch, counter[0], source.progress(), "reading")
+        try:
+            yield cleaner.clean(line, cells)
+        except RowError as error:
+            rejects.add(line, cleaner.raw_number(cells), error.reason)
+
+
+def run(batch: ParcelImport, source: Source, rejects_path: Path,
+        on_progress: ProgressFn | None = None) -> ParcelImport:
+    """Import ``source`` as ``batch`` (flushes; the caller commits)."""
+    if "tracking_number" not in source.columns:
+        raise ImportFailed("no_tracking_column")
+    conn = db.session.connection()
+    staging.create(conn)
+    rejects = RejectsWriter(rejects_path)
+    counter = [0]
+    try:
+        staging.load(conn, _cleaned(source, RowCleaner(source.columns), rejects, batch,
+                                    on_progress, counter))
+        if on_progress is not None:
+            on_progress(batch, counter[0], 1.0, "merging")
+        dups = merge.duplicates(conn)
+        for line, number, used in dups:
+            rejects.add(line, number, reason("duplicate", value=used))
+        if dups:
+            merge.drop_lines(conn, [line for line, _n, _u in dups])
+        replace = batch.mode == ImportMode.REPLACE
+        if replace and counter[0] - rejects.count <= 0:
+            raise ImportFailed("empty_replace")
+        counts = merge.merge(conn, batch.incident_id, batch.id, replace, utcnow())
+    finally:
+        rejects.close()
+        staging.drop(conn)
+    batch.total_rows = counter[0]
+    batch.rows_read = counter[0]
+    batch.rejected = rejects.count
+    batch.inserted = counts.inserted
+    batch.updated = counts.updated
+    batch.unchanged = counts.unchanged
+    batch.deactivated = counts.deactivated
+    batch.rejects_path = str(rejects_path)
+    batch.progress = 100
+    batch.phase = ""
+    batch.status = ImportStatus.DONE
+    batch.finished_at = utcnow()
+    db.session.flush()
+    return batch

@@ -1,0 +1,101 @@
+"""The staging table: rows land here first, then one set-based merge moves them.
+
+PostgreSQL: a ``TEMP`` table dropped at commit, filled with ``COPY ... FROM STDIN``
+(psycopg's streaming copy, so the parsing in Python and the loading in the server overlap).
+SQLite: a ``TEMP`` table filled with batched ``executemany``. Both take rows from an
+iterator and never hold more than one batch in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime
+from itertools import islice
+
+from sqlalchemy.engine import Connection
+
+from portal.parcels.importer.rows import STAGE_COLUMNS
+
+TABLE = "parcel_stage"
+BATCH_ROWS = 5000
+
+_PG_TYPES = {"line": "integer", "expected_delivery": "date", "last_seen_at": "timestamptz"}
+
+
+def is_postgres(conn: Connection) -> bool:
+    """True on PostgreSQL (the COPY path)."""
+    return conn.dialect.name == "postgresql"
+
+
+def create(conn: Connection) -> None:
+    """Create an empty staging table for this transaction."""
+    if is_postgres(conn):
+        columns = ", ".join(f"{c} {_PG_TYPES.get(c, 'text')}" for c in STAGE_COLUMNS)
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {TABLE}")
+        conn.exec_driver_sql(f"CREATE TEMP TABLE {TABLE} ({columns}) ON COMMIT DROP")
+    else:
+        columns = ", ".join(
+            f"{c} {'INTEGER' if c == 'line' else 'TEXT'}" for c in STAGE_COLUMNS)
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{TABLE}")
+        conn.exec_driver_sql(f"CREATE TEMP TABLE {TABLE} ({columns})")
+
+
+def drop(conn: Connection) -> None:
+    """Drop the staging table (PostgreSQL also drops it at commit)."""
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {TABLE}")
+
+
+def load(conn: Connection, rows: Iterable[tuple]) -> int:
+    """Stream ``rows`` (tuples in ``STAGE_COLUMNS`` order) into the staging table."""
+    if is_postgres(conn):
+        return _copy(conn, rows)
+    return _executemany(conn, rows)
+
+
+def _copy(conn: Connection, rows: Iterable[tuple]) -> int:
+    raw = conn.connection.driver_connection
+    count = 0
+    statement = f"COPY {TABLE} ({', '.join(STAGE_COLUMNS)}) FROM STDIN"
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
+
+
+def _sqlite_value(value):
+    # The same text forms SQLAlchemy stores for Date and (naive UTC) DateTime on SQLite,
+    # so staged values compare equal to stored ones.
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _sqlite_rows(rows: Iterable[tuple]) -> Iterator[tuple]:
+    for row in rows:
+        yield tuple(_sqlite_value(v) for v in row)
+
+
+def _executemany(conn: Connection, rows: Iterable[tuple]) -> int:
+    statement = (f"INSERT INTO {TABLE} ({', '.join(STAGE_COLUMNS)}) "  # noqa: S608
+                 f"VALUES ({', '.join('?' for _ in STAGE_COLUMNS)})")
+    cursor = conn.connection.driver_connection.cursor()
+    count = 0
+    iterator = _sqlite_rows(rows)
+    try:
+        while batch := list(islice(iterator, BATCH_ROWS)):
+            cursor.executemany(statement, batch)
+            count += len(batch)
+    finally:
+        cursor.close()
+    return count
+
+
+def index_numbers(conn: Connection) -> None:
+    """Index the staged numbers (SQLite needs it for the anti-join of replace mode)."""
+    if not is_postgres(conn):
+        conn.exec_driver_sql(f"CREATE INDEX temp.ix_{TABLE}_number ON {TABLE} (tracking_number)")
+    else:
+        conn.exec_driver_sql(f"ANALYZE {TABLE}")
