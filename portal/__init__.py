@@ -90,11 +90,13 @@ def register_blueprints(app: Flask) -> None:
     from portal.staff import bp as staff_bp
 
     __import__("portal.incidents", fromlist=["init_app"]).init_app(app)  # before api_bp
+    __import__("portal.parcels", fromlist=["init_app"]).init_app(app)  # before api_bp
     app.register_blueprint(public_bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(ops_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(__import__("portal.notifications.routes", fromlist=["bp"]).bp)
+    __import__("portal.cases", fromlist=["init_app"]).init_app(app)
 
 
 def register_limits(app: Flask) -> None:

@@ -147,10 +147,36 @@ def load_config(instance_path: str) -> dict:
         "PARCEL_IMPORT_INLINE_BYTES": _int("PARCEL_IMPORT_INLINE_BYTES", 2_000_000),
         "PARCEL_IMPORT_STALE_MINUTES": _int("PARCEL_IMPORT_STALE_MINUTES", 30),
         "PARCEL_IMPORT_RESUME_SECONDS": _int("PARCEL_IMPORT_RESUME_SECONDS", 300),
+        "PARCEL_IMPORT_BULK": env("PARCEL_IMPORT_BULK", "auto"),  # auto (COPY on PG) | portable
         "PARCEL_API_MAX_ITEMS": _int("PARCEL_API_MAX_ITEMS", 10000),
         "RATELIMIT_PARCEL_LOOKUP": env("RATELIMIT_PARCEL_LOOKUP", "120 per minute"),
         "RATELIMIT_PARCEL_DETAILS": env("RATELIMIT_PARCEL_DETAILS", "20 per hour"),
         "RATELIMIT_PARCEL_SUBSCRIBE": env("RATELIMIT_PARCEL_SUBSCRIBE", "10 per 4 hours"),
+        # Cases (complaints and claims): legal clock in calendar days, reopen window,
+        # policy notice, signed links, evidence uploads and limits
+        "CASES_COMPLAINT_DAYS": _int("CASES_COMPLAINT_DAYS", 7),
+        "CASES_POSTAL_FORWARD_DAYS": _int("CASES_POSTAL_FORWARD_DAYS", 15),
+        "CASES_LEGAL_CLOCK_KINDS": [k.strip() for k in env(
+            "CASES_LEGAL_CLOCK_KINDS", "claim,complaint").split(",") if k.strip()],
+        "CASES_REOPEN_DAYS": _int("CASES_REOPEN_DAYS", 14),
+        "CASES_POLICY_NOTICE_DAYS": _int("CASES_POLICY_NOTICE_DAYS", 10),
+        "CASES_LINK_DAYS": _int("CASES_LINK_DAYS", 180),
+        "CASES_RATING_LINK_DAYS": _int("CASES_RATING_LINK_DAYS", 60),
+        "CASES_ACCESS_MINUTES": _int("CASES_ACCESS_MINUTES", 60),
+        "CASES_SERVICE_LINES": [s.strip() for s in env(
+            "CASES_SERVICE_LINES", "standard,express,economy").split(",") if s.strip()],
+        "CASES_MAX_AMOUNT_YUAN": _int("CASES_MAX_AMOUNT_YUAN", 1_000_000),
+        "CASES_EVIDENCE_FOLDER": env("CASES_EVIDENCE_FOLDER") or str(instance / "evidence"),
+        "CASES_EVIDENCE_MAX_FILES": _int("CASES_EVIDENCE_MAX_FILES", 5),
+        "CASES_EVIDENCE_MAX_BYTES": _int("CASES_EVIDENCE_MAX_BYTES", 10 * 1024 * 1024),
+        "CASES_EVIDENCE_INLINE_BYTES": _int("CASES_EVIDENCE_INLINE_BYTES", 3 * 1024 * 1024),
+        "CASES_MAX_REQUEST_BYTES": _int("CASES_MAX_REQUEST_BYTES", 56 * 1024 * 1024),
+        "CASES_SWEEP_SECONDS": _int("CASES_SWEEP_SECONDS", 300),
+        "RATELIMIT_CASE_SUBMIT": env("RATELIMIT_CASE_SUBMIT", "30 per hour"),
+        "RATELIMIT_CASE_PHONE": env("RATELIMIT_CASE_PHONE", "10 per day"),
+        "RATELIMIT_CASE_LOOKUP": env("RATELIMIT_CASE_LOOKUP", "60 per hour"),
+        "RATELIMIT_CASE_RECOVER": env("RATELIMIT_CASE_RECOVER", "10 per hour"),
+        "RATELIMIT_CASE_RECOVER_ADDRESS": env("RATELIMIT_CASE_RECOVER_ADDRESS", "3 per hour"),
         # Metrics
         "METRICS_TOKEN": env("METRICS_TOKEN", ""),
         # SQLite in production only on request ("1"/"true"; "0" or "false" do not allow it)

@@ -1,0 +1,299 @@
+"""Filing cases: a form submission becomes a new case, or is added to the customer's open
+case, exactly once.
+
+- The submission token (a hidden field of the form) is stored on the case it created, or
+  on the message it added: a resubmitted form (double click, back and resubmit) finds it
+  and changes nothing. Two identical submissions racing each other meet the unique
+  constraint; the loser's caller rolls back and finds the winner's case.
+- A claim for the same tracking number and type from the **same phone** while a case is
+  open is appended to that case (and the customer is told so through the contacts on
+  file, never on screen); from another phone it becomes a new case (staff can merge).
+- The case gets its reference, its legal clock, the policy version in force and the
+  suggested amount, and the confirmation is written to the outbox, all in the caller's
+  transaction: nothing exists, and nothing is sent, until the caller commits.
+
+Every function adds and flushes; the caller commits.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import select
+
+from portal.cases import notices
+from portal.cases.clock import clock_for
+from portal.cases.models import (
+    CLAIM_TYPES,
+    OPEN_STATES,
+    Case,
+    CaseDecision,
+    CaseEvent,
+    CaseEvidence,
+    CaseKind,
+    CaseMessage,
+    CaseSource,
+    CaseState,
+    DecisionStep,
+    MessageKind,
+)
+from portal.cases.policy import ClaimInput, Estimate
+from portal.cases.policy_admin import ensure_default_version, estimate
+from portal.db import utcnow
+from portal.extensions import db
+from portal.references import new_reference
+from portal.verification import phone_tail_digest
+
+
+@dataclass
+class Submission:
+    """A validated form submission (amounts in fen)."""
+
+    kind: str
+    type: str
+    customer_name: str
+    phone_e164: str | None
+    description: str
+    submission_token: str
+    email: str | None = None
+    language: str = "zh_Hans"
+    preferred_channel: str = "sms"
+    tracking_number: str | None = None
+    service_line: str | None = None
+    claimed_fen: int | None = None
+    declared_value_fen: int | None = None
+    insured: bool = False
+    freight_fen: int | None = None
+    damaged_percent: int | None = None
+    consent: bool = False
+    source: str = CaseSource.WEB
+    evidence: list[CaseEvidence] = field(default_factory=list)
+
+    def claim_input(self) -> ClaimInput:
+        """The values the policy calculation reads."""
+        return ClaimInput(claim_type=self.type, insured=self.insured,
+                          service_line=self.service_line, claimed_fen=self.claimed_fen,
+                          declared_value_fen=self.declared_value_fen,
+                          freight_fen=self.freight_fen, damaged_percent=self.damaged_percent)
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """What happened to a submission."""
+
+    case: Case
+    created: bool  # a new case
+    appended: bool  # added to the customer's open case
+    replayed: bool = False  # the same submission arrived again: nothing changed
+
+
+def new_submission_token() -> str:
+    """A fresh token for a form (one per form shown)."""
+    return secrets.token_urlsafe(24)
+
+
+def find_submission(token: str | None) -> SubmitResult | None:
+    """The outcome of an earlier submission with this token, or None."""
+    if not token:
+        return None
+    case = db.session.scalar(select(Case).where(Case.submission_token == token))
+    if case is not None:
+        return SubmitResult(case, created=True, appended=False, replayed=True)
+    message = db.session.scalar(select(CaseMessage).where(
+        CaseMessage.submission_token == token))
+    if message is not None:
+        return SubmitResult(message.case, created=False, appended=True, replayed=True)
+    return None
+
+
+def find_open_duplicate(tracking_number: str | None, case_type: str,
+                        phone_e164: str | None) -> Case | None:
+    """The open case with the same tracking number, type and phone, if any."""
+    if not tracking_number or not phone_e164:
+        return None
+    return db.session.scalar(
+        select(Case).where(Case.tracking_number == tracking_number, Case.type == case_type,
+                           Case.phone_e164 == phone_e164, Case.state.in_(OPEN_STATES),
+                           Case.merged_into_id.is_(None))
+        .order_by(Case.id).limit(1))
+
+
+def by_reference(reference: str) -> Case | None:
+    """The case with this (normalised) reference."""
+    return db.session.scalar(select(Case).where(Case.reference == reference))
+
+
+def draft_evidence(token: str | None) -> list[CaseEvidence]:
+    """Files kept from a form that came back with errors."""
+    if not token:
+        return []
+    return list(db.session.scalars(select(CaseEvidence).where(
+        CaseEvidence.draft_token == token, CaseEvidence.case_id.is_(None))
+        .order_by(CaseEvidence.id)))
+
+
+def keep_draft_evidence(token: str, rows: list[CaseEvidence]) -> list[CaseEvidence]:
+    """Keep accepted files of a form with errors under its token (no case yet)."""
+    for row in rows:
+        row.draft_token = token
+        db.session.add(row)
+    db.session.flush()
+    return rows
+
+
+def drop_draft_evidence(token: str, evidence_id: int) -> bool:
+    """Remove one kept file of a draft (the customer's "remove" button)."""
+    row = db.session.get(CaseEvidence, evidence_id)
+    if row is None or row.case_id is not None or row.draft_token != token:
+        return False
+    db.session.delete(row)
+    db.session.flush()
+    return True
+
+
+def parcel_for(tracking_number: str | None):
+    """The affected-parcel record for a tracking number (latest incident), or None."""
+    if not tracking_number:
+        return None
+    try:
+        from portal.parcels import services as parcels_services
+    except ImportError:
+        parcels_services = None
+    finder = getattr(parcels_services, "find_affected", None)
+    if finder is not None:
+        return finder(tracking_number)
+    from portal.parcels.models import AffectedParcel
+
+    return db.session.scalar(
+        select(AffectedParcel).where(AffectedParcel.tracking_number == tracking_number,
+                                     AffectedParcel.active.is_(True))
+        .order_by(AffectedParcel.id.desc()).limit(1))
+
+
+def preview(sub: Submission) -> tuple[Estimate, object | None]:
+    """The policy estimate for a submission before it is filed (nothing is written)."""
+    from portal.cases.policy_admin import version_in_force
+
+    parcel = parcel_for(sub.tracking_number)
+    incident = parcel.incident if parcel is not None else None
+    if parcel is not None and not sub.service_line:
+        sub.service_line = parcel.service_line
+    return estimate(sub.claim_input(), version_in_force(), incident), incident
+
+
+def log_event(case: Case, action: str, *, from_state: str | None = None,
+              to_state: str | None = None, actor=None, actor_label: str = "",
+              **detail) -> CaseEvent:
+    """Add one history entry to the case."""
+    event = CaseEvent(action=action, from_state=from_state, to_state=to_state,
+                      actor_id=getattr(actor, "id", None),
+                      actor_label=actor_label or getattr(actor, "email", "") or "customer",
+                      detail=detail)
+    case.events.append(event)
+    return event
+
+
+def _attach(case: Case, message: CaseMessage, sub: Submission) -> None:
+    for row in [*draft_evidence(sub.submission_token), *sub.evidence]:
+        row.draft_token = None
+        row.message_id = message.id
+        case.evidence.append(row)
+
+
+def _append(case: Case, sub: Submission, now: datetime) -> SubmitResult:
+    message = CaseMessage(kind=MessageKind.CUSTOMER, public=True, author_label="customer",
+                          body=sub.description, submission_token=sub.submission_token,
+                          created_at=now)
+    case.messages.append(message)
+    db.session.flush()
+    _attach(case, message, sub)
+    previous = case.state
+    if case.state == CaseState.WAITING_CUSTOMER:
+        case.state = CaseState.OPEN
+    case.last_customer_at = now
+    log_event(case, "submission_appended", from_state=previous, to_state=case.state,
+              files=len(sub.evidence), email_given=bool(sub.email))
+    db.session.flush()
+    notices.appended(case)
+    return SubmitResult(case, created=False, appended=True)
+
+
+def submit(sub: Submission, now: datetime | None = None) -> SubmitResult:
+    """File a submission: replay, append to the open case, or create a case."""
+    now = now or utcnow()
+    earlier = find_submission(sub.submission_token)
+    if earlier is not None:
+        return earlier
+    duplicate = find_open_duplicate(sub.tracking_number, sub.type, sub.phone_e164)
+    if duplicate is not None:
+        return _append(duplicate, sub, now)
+    return SubmitResult(create_case(sub, now), created=True, appended=False)
+
+
+def create_case(sub: Submission, now: datetime | None = None, actor=None) -> Case:
+    """Create a case from a submission (web form, or staff entering a call or a 12305
+    forward), with its reference, clock, policy version and suggestion."""
+    now = now or utcnow()
+    reference = new_reference("case")
+    parcel = parcel_for(sub.tracking_number)
+    if parcel is not None and not sub.service_line:
+        sub.service_line = parcel.service_line
+    version = ensure_default_version()
+    case = Case(
+        reference=reference, kind=sub.kind, type=sub.type, state=CaseState.NEW,
+        source=sub.source, customer_name=sub.customer_name, phone_e164=sub.phone_e164,
+        phone_tail_digest=phone_tail_digest(sub.phone_e164 or "", reference),
+        email=sub.email, language=sub.language, preferred_channel=sub.preferred_channel,
+        consent_at=now if sub.consent else None, tracking_number=sub.tracking_number,
+        service_line=sub.service_line, incident_id=parcel.incident_id if parcel else None,
+        parcel_id=parcel.id if parcel else None, claimed_fen=sub.claimed_fen,
+        declared_value_fen=sub.declared_value_fen, insured=sub.insured,
+        freight_fen=sub.freight_fen, damaged_percent=sub.damaged_percent,
+        policy_version_id=version.id, submission_token=sub.submission_token,
+        access_nonce=secrets.token_hex(8), created_at=now, updated_at=now,
+        last_customer_at=now, reopened_count=0)
+    clock = clock_for(sub.kind, sub.source, now, current_app.config)
+    if clock is not None:
+        case.legal_clock, case.legal_due_at = clock.name, clock.due_at
+    db.session.add(case)
+    db.session.flush()
+    message = CaseMessage(kind=MessageKind.CUSTOMER, public=True,
+                          author_label="customer" if actor is None else actor.email,
+                          author_id=getattr(actor, "id", None), body=sub.description,
+                          created_at=now)
+    case.messages.append(message)
+    db.session.flush()
+    _attach(case, message, sub)
+    log_event(case, "created", to_state=case.state, actor=actor,
+              actor_label="" if actor else "customer", source=sub.source,
+              legal_clock=case.legal_clock)
+    if case.kind == CaseKind.CLAIM and case.type in CLAIM_TYPES:
+        suggest(case, version=version, incident=parcel.incident if parcel else None)
+    db.session.flush()
+    notices.received(case)
+    return case
+
+
+def suggest(case: Case, *, version=None, incident=None, actor=None,
+            reason: str = "") -> CaseDecision:
+    """Compute the policy's suggestion for the case under its own version; log it."""
+    version = version or case.policy_version
+    incident = incident if incident is not None else case.incident
+    claim = ClaimInput(claim_type=case.type, insured=bool(case.insured),
+                       service_line=case.service_line, claimed_fen=case.claimed_fen,
+                       declared_value_fen=case.declared_value_fen, freight_fen=case.freight_fen,
+                       damaged_percent=case.damaged_percent)
+    result = estimate(claim, version, incident)
+    case.suggested_fen = result.amount_fen
+    if case.decision in (None, DecisionStep.SUGGESTED):
+        case.decision = DecisionStep.SUGGESTED
+    step = CaseDecision(step=DecisionStep.SUGGESTED, amount_fen=result.amount_fen,
+                        reason=reason or "policy", policy_version_id=getattr(version, "id", None),
+                        detail=result.as_dict(), actor_id=getattr(actor, "id", None),
+                        actor_label=getattr(actor, "email", "") or "policy")
+    case.decisions.append(step)
+    db.session.flush()
+    return step
