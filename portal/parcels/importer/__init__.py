@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flask import current_app
+
 from portal.db import utcnow
 from portal.extensions import db
 from portal.parcels.importer import merge, staging
@@ -97,8 +99,9 @@ def run(batch: ParcelImport, source: Source, rejects_path: Path,
     rejects = RejectsWriter(rejects_path)
     counter = [0]
     try:
+        portable = current_app.config.get("PARCEL_IMPORT_BULK", "auto") == "portable"
         staging.load(conn, _cleaned(source, RowCleaner(source.columns), rejects, batch,
-                                    on_progress, counter))
+                                    on_progress, counter), portable=portable)
         if on_progress is not None:
             on_progress(batch, counter[0], 1.0, "merging")
         dups = merge.duplicates(conn)

@@ -45,9 +45,12 @@ def drop(conn: Connection) -> None:
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {TABLE}")
 
 
-def load(conn: Connection, rows: Iterable[tuple]) -> int:
-    """Stream ``rows`` (tuples in ``STAGE_COLUMNS`` order) into the staging table."""
-    if is_postgres(conn):
+def load(conn: Connection, rows: Iterable[tuple], portable: bool = False) -> int:
+    """Stream ``rows`` (tuples in ``STAGE_COLUMNS`` order) into the staging table.
+
+    ``portable`` forces batched executemany on PostgreSQL too (tests compare the paths).
+    """
+    if is_postgres(conn) and not portable:
         return _copy(conn, rows)
     return _executemany(conn, rows)
 
@@ -79,11 +82,12 @@ def _sqlite_rows(rows: Iterable[tuple]) -> Iterator[tuple]:
 
 
 def _executemany(conn: Connection, rows: Iterable[tuple]) -> int:
+    mark = "%s" if is_postgres(conn) else "?"
     statement = (f"INSERT INTO {TABLE} ({', '.join(STAGE_COLUMNS)}) "  # noqa: S608
-                 f"VALUES ({', '.join('?' for _ in STAGE_COLUMNS)})")
+                 f"VALUES ({', '.join(mark for _ in STAGE_COLUMNS)})")
     cursor = conn.connection.driver_connection.cursor()
     count = 0
-    iterator = _sqlite_rows(rows)
+    iterator = iter(rows) if is_postgres(conn) else _sqlite_rows(rows)
     try:
         while batch := list(islice(iterator, BATCH_ROWS)):
             cursor.executemany(statement, batch)
