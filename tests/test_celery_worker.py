@@ -54,7 +54,7 @@ def queue(n: int, event: str) -> list[int]:
 
 
 def statuses() -> dict[int, str]:
-    db.session.expire_all()
+    db.session.rollback()  # a fresh snapshot: the worker commits in its own session
     return {r.id: r.status for r in db.session.scalars(select(OutboxMessage))}
 
 
@@ -91,7 +91,8 @@ def test_rollback_enqueues_nothing(worker_app):
                {"title": "T", "body": "B"}, "ev:redis:rb")
         db.session.rollback()
         db.session.commit()
-    assert redis.Redis.from_url(REDIS_TEST_URL).llen("celery") == 0
+    queued = redis.Redis.from_url(REDIS_TEST_URL).lrange("celery", 0, -1)
+    assert queued == []
 
 
 @pytest.mark.redis

@@ -244,6 +244,7 @@ def test_deliver_task_records_job_health(app, app_ctx, monkeypatch):
     celery = app.extensions["celery"]
     result = celery.tasks["portal.deliver_outbox"].apply().get()
     assert result["sent"] == 1
+    db.session.rollback()  # end this session's snapshot: the task wrote in its own
     job = db.session.get(JobRun, "portal.deliver_outbox")
     assert job.runs == 1 and job.last_succeeded_at and job.failures == 0
     monkeypatch.setattr(delivery, "lease_due", lambda n: (_ for _ in ()).throw(
@@ -251,6 +252,6 @@ def test_deliver_task_records_job_health(app, app_ctx, monkeypatch):
     app.config["CELERY_ALWAYS_EAGER"] = True
     with pytest.raises(RuntimeError):
         celery.tasks["portal.deliver_outbox"].apply(retries=5).get()
-    db.session.expire_all()
+    db.session.rollback()
     job = db.session.get(JobRun, "portal.deliver_outbox")
     assert job.failures >= 1 and "database gone" in job.last_error

@@ -30,6 +30,8 @@ def _after_flush(session, _flush_context) -> None:
 
 
 def _after_commit(session) -> None:
+    if session.in_nested_transaction():  # a savepoint was released: commit comes later
+        return
     if not session.info.pop(FLAG, False):
         return
     if not has_app_context() or current_app.config.get("OUTBOX_DISPATCH") != "celery":
