@@ -302,3 +302,14 @@ def test_resolved_incidents_take_no_new_subscriptions(app, client):
     _publish_update(app, ref, {"zh_Hans": "已解决", "en": "Done"}, state="resolved")
     assert get_incident(app, ref).state == "resolved"
     assert client.get(f"/incidents/{ref}/subscribe").status_code == 404
+
+
+def test_home_lists_at_most_the_configured_number_of_resolved(app, client):
+    app.config["INCIDENT_HOME_RESOLVED_LIMIT"] = 1
+    first = declare(app, publish=True, title=("一", "First"))
+    second = declare(app, publish=True, title=("二", "Second"))
+    for ref in (first, second):
+        _publish_update(app, ref, {"zh_Hans": "已解决", "en": "Fixed"}, state="resolved")
+    html = client.get("/?lang=en").get_data(as_text=True)
+    assert second in html and first not in html
+    assert "Showing the 1 most recent of 2 resolved incidents" in html

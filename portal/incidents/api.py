@@ -18,6 +18,7 @@ from portal.incidents.markdown import render_markdown
 from portal.incidents.models import Incident, IncidentUpdate, State, UpdateStatus
 from portal.incidents.openapi import openapi_document
 from portal.limits import exempt_from_limits
+from portal.references import normalise_reference
 from portal.templating import iso_time
 
 JSON_TYPE = "application/json"
@@ -112,11 +113,15 @@ def list_incidents():
 @exempt_from_limits
 def get_incident(reference: str):
     """One public incident with its timeline."""
-    incident = queries.public_incident(reference)
-    if incident is None:
-        abort(404)
-    return serve_public(f"api/incident/{incident.reference}",
-                        lambda: _json(_incident(incident, True)), JSON_TYPE)
+    reference = normalise_reference(reference)
+
+    def render() -> str:
+        incident = queries.public_incident(reference)
+        if incident is None:
+            abort(404)
+        return _json(_incident(incident, True))
+
+    return serve_public(f"api/incident/{reference}", render, JSON_TYPE)
 
 
 @bp.get("/openapi.json")

@@ -27,6 +27,25 @@ def staff_signed_in() -> bool:
     return bool(getattr(current_user, "is_authenticated", False))
 
 
+_LANGUAGE_MEMO: dict[tuple[str | None, str], str] = {}
+_LANGUAGE_MEMO_MAX = 4096
+
+
+def request_language() -> str:
+    """The reader's language, memoised per (``?lang=``, ``Accept-Language``) pair.
+
+    Parsing ``Accept-Language`` with Babel costs about as much as serving a cached page,
+    so a cache hit reuses the answer the selector gave for the same inputs before.
+    """
+    key = (request.args.get("lang"), request.headers.get("Accept-Language", ""))
+    language = _LANGUAGE_MEMO.get(key)
+    if language is None:
+        language = current_language()
+        if len(_LANGUAGE_MEMO) < _LANGUAGE_MEMO_MAX:
+            _LANGUAGE_MEMO[key] = language
+    return language
+
+
 def no_flashes(*_args, **_kwargs) -> list:
     """Public cached pages never show (or consume) flashed messages."""
     return []
@@ -57,7 +76,7 @@ def serve_public(variant: str, render: Callable[[], str],
         body = render().encode()
         return _finish(Page.build(body, content_type), cacheable=False)
     cache = get_cache()
-    key = f"{variant}|{current_language()}"
+    key = f"{variant}|{request_language()}"
     generation = cache.generation()  # read before the database, see cache.py
     page = cache.get(generation, key)
     if page is None:

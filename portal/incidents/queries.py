@@ -33,6 +33,7 @@ class HomeData:
     areas: list[tuple[str, dict]] = field(default_factory=list)  # (code, name) for the filter
     area: str = ""
     updated_at: datetime | None = None
+    resolved_total: int = 0
 
 
 def _public_query():
@@ -61,7 +62,8 @@ def home(area: str = "", now: datetime | None = None) -> HomeData:
     resolved = sorted((i for i in incidents if i.state == State.RESOLVED),
                       key=lambda i: i.resolved_at or i.started_at, reverse=True)
     stamps = [i.last_public_update_at or i.published_at for i in incidents]
-    return HomeData(active=active, resolved=resolved,
+    limit = int(current_app.config.get("INCIDENT_HOME_RESOLVED_LIMIT", 20))
+    return HomeData(active=active, resolved=resolved[:limit], resolved_total=len(resolved),
                     areas=sorted(areas.items(), key=lambda kv: kv[0]), area=area,
                     updated_at=max((s for s in stamps if s), default=None))
 

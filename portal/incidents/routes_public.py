@@ -18,6 +18,7 @@ from portal.incidents.http import no_flashes, serve_public
 from portal.limits import exempt_from_limits, rate_limit
 from portal.notifications import services as notifications
 from portal.public import bp
+from portal.references import normalise_reference
 
 
 def _render(template: str, **context) -> str:
@@ -39,22 +40,30 @@ def home():
     return serve_public(f"home?area={area}", render)
 
 
-@bp.get("/incidents/<reference>")
-@exempt_from_limits
-def incident(reference: str):
-    """One incident: summary, affected areas, expected recovery, timeline."""
+def _found_or_404(reference: str):
     found = queries.public_incident(reference)
     if found is None:
         abort(404)
-    if found.reference != reference:
-        return redirect(url_for("public.incident", reference=found.reference,
-                                **request.args), 301)
+    return found
+
+
+@bp.get("/incidents/<reference>")
+@exempt_from_limits
+def incident(reference: str):
+    """One incident: summary, affected areas, expected recovery, timeline.
+
+    A cache hit touches no database: the incident is looked up only when rendering.
+    """
+    canonical = normalise_reference(reference)
+    if canonical != reference:
+        return redirect(url_for("public.incident", reference=canonical, **request.args), 301)
 
     def render() -> str:
+        found = _found_or_404(reference)
         return _render("incidents/incident.html", incident=found,
                        timeline=queries.timeline(found))
 
-    return serve_public(f"incident/{found.reference}", render)
+    return serve_public(f"incident/{reference}", render)
 
 
 @bp.get("/feed.atom")
@@ -69,12 +78,11 @@ def site_feed():
 @exempt_from_limits
 def incident_feed(reference: str):
     """Atom feed of one incident's updates."""
-    found = queries.public_incident(reference)
-    if found is None:
-        abort(404)
-    return serve_public(f"feed/{found.reference}",
-                        lambda: feeds.incident_feed(found, current_language()),
-                        feeds.CONTENT_TYPE)
+    reference = normalise_reference(reference)
+    return serve_public(
+        f"feed/{reference}",
+        lambda: feeds.incident_feed(_found_or_404(reference), current_language()),
+        feeds.CONTENT_TYPE)
 
 
 @bp.route("/incidents/<reference>/subscribe", methods=["GET", "POST"])
