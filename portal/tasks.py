@@ -117,11 +117,13 @@ def celery_config(app: Flask) -> dict:
     settings["beat_schedule_filename"] = str(data / "beat-schedule")
     if broker.startswith("filesystem"):
         queue = data / "queue"
-        for folder in (queue, queue / "processed"):
+        for folder in (queue, queue / "processed", data / "control"):
             folder.mkdir(parents=True, exist_ok=True)
         settings["broker_transport_options"] = {
             "data_folder_in": str(queue), "data_folder_out": str(queue),
             "processed_folder": str(queue / "processed"), "store_processed": False,
+            # Without this kombu writes its exchange table to ./control in the cwd.
+            "control_folder": str(data / "control"),
             "polling_interval": 0.1,
         }
     elif broker.startswith("redis"):
