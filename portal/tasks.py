@@ -12,6 +12,7 @@ dispatch-after-commit) and ``recover_stuck_outbox`` every minute.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from pathlib import Path
 
@@ -160,7 +161,45 @@ def init_celery(app: Flask) -> Celery:
         return recover_stuck_job()
 
     app.extensions["celery"] = celery_app
+    register_feature_tasks(celery_app)
     return celery_app
+
+
+#: Feature modules whose ``register_tasks(celery_app)`` adds their tasks and beat entries.
+FEATURE_TASK_MODULES = (
+    "portal.incidents.tasks",
+    "portal.parcels.tasks",
+    "portal.cases.tasks",
+    "portal.queues.tasks",
+    "portal.hotline.tasks",
+)
+
+
+def register_task(celery_app: Celery, name: str, function, every_seconds: float | None = None,
+                  **options):
+    """Register ``function`` as task ``name`` on this app's Celery only (never shared
+    across apps), and run it every ``every_seconds`` from beat when given."""
+    task = celery_app.task(name=name, shared=False, **options)(function)
+    if every_seconds:
+        celery_app.conf.beat_schedule = {
+            **(celery_app.conf.beat_schedule or {}),
+            name: {"task": name, "schedule": float(every_seconds)},
+        }
+    return task
+
+
+def register_feature_tasks(celery_app: Celery) -> None:
+    """Call each feature's ``register_tasks``; a feature not installed is skipped."""
+    for module_name in FEATURE_TASK_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name is None or not module_name.startswith(error.name):
+                raise
+            continue
+        register = getattr(module, "register_tasks", None)
+        if register is not None:
+            register(celery_app)
 
 
 def _flask_app_of(sender) -> Flask | None:
