@@ -79,6 +79,7 @@ def import_models() -> None:
     import portal.models
     import portal.notifications.models
     import portal.parcels.models
+    import portal.queues.models
     import portal.staff.models  # noqa: F401
 
 
