@@ -34,7 +34,8 @@ class ImportForm(FlaskForm):
     """Upload a CSV or XLSX list of affected parcels."""
 
     file = FileField(_l("CSV or XLSX file"), validators=[FileRequired()])
-    mode = RadioField(_l("Mode"), choices=[SelectChoice(k, v) for k, v in MODE_LABELS.items()], default="add",
+    mode = RadioField(_l("Mode"), choices=[SelectChoice(k, v) for k, v in MODE_LABELS.items()],
+                      default="add",
                       validators=[DataRequired()])
 
 

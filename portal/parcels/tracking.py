@@ -115,8 +115,10 @@ def patterns() -> tuple[tuple[re.Pattern, str], ...]:
     return _compile(custom, builtin)
 
 
-def check_normalised(number: str, raw: str = "") -> Checked:
-    """Validate an already normalised number."""
+def check_normalised(number: str, raw: str = "",
+                     known: tuple[tuple[re.Pattern, str], ...] | None = None) -> Checked:
+    """Validate an already normalised number (``known``: the patterns, when the caller
+    validates many numbers and has read them once)."""
     if not number:
         return Checked(raw, number, False, reason="empty")
     if not _ALNUM.fullmatch(number):
@@ -127,7 +129,7 @@ def check_normalised(number: str, raw: str = "") -> Checked:
         if not s10_valid(number):
             return Checked(raw, number, False, reason="check_digit")
         return Checked(raw, number, True, carrier=_s10_carrier(number))
-    for pattern, name in patterns():
+    for pattern, name in known if known is not None else patterns():
         if pattern.fullmatch(number):
             return Checked(raw, number, True, carrier=name)
     return Checked(raw, number, False, reason="format")

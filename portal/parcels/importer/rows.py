@@ -73,7 +73,10 @@ def reason(key: str, **values) -> str:
 def _text(value) -> str:
     if value is None:
         return ""
-    return unicodedata.normalize("NFKC", str(value)).strip()
+    text = value if isinstance(value, str) else str(value)
+    if text.isascii():  # the common case: no full-width forms to fold
+        return text.strip()
+    return unicodedata.normalize("NFKC", text).strip()
 
 
 def parse_situation(value) -> str | None:
@@ -155,6 +158,7 @@ class RowCleaner:
         """``columns`` maps canonical names to a cell index (files) or key (API objects)."""
         self.columns = columns
         self.zone = local_zone()
+        self.patterns = tracking.patterns()
         self.recipient_label = str(_l("recipient's"))
         self.sender_label = str(_l("sender's"))
 
@@ -175,7 +179,8 @@ class RowCleaner:
         raw = self._get(cells, "tracking_number")
         if raw is None or not _text(raw):
             raise RowError(reason("missing"))
-        checked = tracking.validate(_text(raw))
+        checked = tracking.check_normalised(tracking.normalise(_text(raw)), str(raw),
+                                            self.patterns)
         if not checked.ok:
             raise RowError(checked.message)
         number = checked.number
