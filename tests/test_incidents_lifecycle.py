@@ -296,3 +296,23 @@ def test_a_rolled_back_publish_leaves_no_outbox_row(app):
         db.session.rollback()
     assert outbox_count(app) == 0
     assert get_incident(app, ref).visibility == "draft"
+
+
+def test_demo_seeder_creates_public_incidents_in_three_languages_and_a_drill(app):
+    from portal.extensions import db
+    from portal.incidents.demo import seed_demo_incidents
+    from portal.incidents.models import Incident
+
+    with app.app_context():
+        summary = seed_demo_incidents()
+        db.session.commit()
+        incidents = db.session.query(Incident).order_by(Incident.id).all()
+        assert [i.visibility for i in incidents] == ["published", "published", "drill"]
+        assert [i.state for i in incidents][:2] == ["identified", "resolved"]
+        for incident in incidents:
+            assert all(incident.title.get(lang) for lang in ("zh_Hans", "zh_Hant", "en"))
+        assert seed_demo_incidents() == "Incidents: demo incidents already present"
+    assert "Incidents:" in summary
+    assert outbox_count(app) == 0  # demo data notifies nobody
+    html = app.test_client().get("/?lang=en").get_data(as_text=True)
+    assert "Typhoon Haiyan" in html and "Drill" not in html
