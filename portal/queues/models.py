@@ -234,6 +234,8 @@ class CaseWork(db.Model):
               "case_id"),
         Index("ix_case_work_assignee_open", "assignee_id", "is_open"),
         Index("ix_case_work_open_due", "is_open", "resolution_due_at"),
+        Index("ix_case_work_open_response_risk", "is_open", "response_risk_at"),
+        Index("ix_case_work_open_resolution_risk", "is_open", "resolution_risk_at"),
         CheckConstraint("priority BETWEEN 1 AND 4", name="priority_range"),
     )
 
@@ -259,6 +261,9 @@ class CaseWork(db.Model):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     paused_seconds: Mapped[int] = mapped_column(Integer, default=0)  # business seconds
     paused_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When each clock reaches its at-risk share (for the periodic check's index scan)
+    response_risk_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution_risk_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Escalation markers: each set exactly once (conditional UPDATE)
     response_at_risk_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     response_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
