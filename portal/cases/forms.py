@@ -84,8 +84,10 @@ def parse_yuan(text: str | None) -> int | None:
         value = Decimal(cleaned)
     except InvalidOperation as error:
         raise ValueError("not a number") from error
-    if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):
+    if not value.is_finite() or value < 0 or value > Decimal(10) ** 12:
         raise ValueError("bad amount")
+    if value != value.quantize(Decimal("0.01")):
+        raise ValueError("more than 2 decimals")
     return int(value * 100)
 
 
