@@ -218,3 +218,16 @@ def test_claim_linked_to_affected_parcel_and_incident(client, app):
     case = get_case(app, ref)
     assert case.incident_id is not None and case.parcel_id is not None
     assert case.service_line == "express" and case.suggested_fen == 3000
+
+
+@pytest.mark.parametrize("number", ["EA123456789CN", "SF12", "hello world!"])
+def test_tracking_number_validated_with_the_parcels_rules(client, app, number):
+    response = post_claim(client, tracking_number=number)
+    assert response.status_code == 422
+    assert 'id="tracking_number-error"' in response.get_data(as_text=True)
+    assert count_cases(app) == 0
+
+
+def test_tracking_number_normalised_from_pasted_forms(client, app):
+    ref = file_claim(client, tracking_number="ｓｆ 7444-4000-48449")
+    assert get_case(app, ref).tracking_number == "SF7444400048449"

@@ -48,27 +48,22 @@ PHONE_REGIONS = [("CN", _l("Mainland China (+86)")), ("HK", _l("Hong Kong (+852)
                  ("MO", _l("Macau (+853)")), ("TW", _l("Taiwan (+886)")),
                  ("ZZ", _l("Other (start with + and the country code)"))]
 CHANNELS = [("sms", _l("Text message")), ("email", _l("Email")), ("phone", _l("Phone call"))]
-_TRACKING = re.compile(r"^[A-Z0-9]{8,30}$")
-_S10 = re.compile(r"^[A-Z]{2}(\d{8})(\d)[A-Z]{2}$")
 
 
 def normalise_tracking(text: str | None) -> str:
-    """Upper case, full-width to ASCII, without spaces and dashes."""
-    cleaned = unicodedata.normalize("NFKC", text or "").upper()
-    return re.sub(r"[\s\-_.\u2010-\u2015\u2212]", "", cleaned)[:40]
+    """The parcels feature's normalisation (upper case, full-width to ASCII, no separators)."""
+    from portal.parcels.tracking import normalise
+
+    return normalise(text)[:40]
 
 
-def tracking_is_valid(number: str) -> bool:
-    """Length and characters; the UPU S10 check digit when the number has that shape."""
-    if not _TRACKING.match(number) or not any(ch.isdigit() for ch in number):
-        return False
-    s10 = _S10.match(number)
-    if s10:
-        weights = (8, 6, 4, 2, 3, 5, 9, 7)
-        check = 11 - sum(int(d) * w for d, w in zip(s10.group(1), weights, strict=True)) % 11
-        check = {10: 0, 11: 5}.get(check, check)
-        return check == int(s10.group(2))
-    return True
+def tracking_problem(number: str) -> str | None:
+    """Why a normalised number is not a tracking number (the parcels feature's rules:
+    formats per carrier, UPU S10 check digit), in the reader's language; None when valid."""
+    from portal.parcels.tracking import check_normalised
+
+    checked = check_normalised(number, number)
+    return None if checked.ok else checked.message
 
 
 def parse_yuan(text: str | None) -> int | None:
@@ -167,9 +162,8 @@ class ClaimForm(FlaskForm):
         self.tracking_number.data = number
         if case_type != CaseType.OTHER and not number:
             self.tracking_number.errors.append(_l("Enter the tracking number."))
-        elif number and not tracking_is_valid(number):
-            self.tracking_number.errors.append(
-                _l("This does not look like a tracking number; check it on your receipt."))
+        elif number and (problem := tracking_problem(number)):
+            self.tracking_number.errors.append(problem)
         if self.phone.data:
             try:
                 self.phone_e164 = parse_phone(self.phone.data, self.phone_region.data)
