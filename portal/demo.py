@@ -52,7 +52,7 @@ def seed_command() -> None:
     db.session.commit()
     base = current_app.config["PUBLIC_BASE_URL"]
     click.echo("")
-    click.echo("Demo staff logins (password for all: %s)" % DEMO_PASSWORD)
+    click.echo(f"Demo staff logins (password for all: {DEMO_PASSWORD})")
     for (email, _name, role), _ in zip(DEMO_STAFF, emails, strict=True):
         click.echo(f"  {role:<11} {email}")
     click.echo(f"Staff sign-in: {base}/staff/login")

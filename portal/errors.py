@@ -27,14 +27,18 @@ def wants_json() -> bool:
 def error_message(code: int) -> tuple[str, str]:
     """Return a translated (title, explanation) pair for an HTTP status code."""
     messages = {
-        400: (_("Bad request"), _("The request could not be understood. Please check what you entered.")),
+        400: (_("Bad request"),
+              _("The request could not be understood. Please check what you entered.")),
         401: (_("Sign-in required"), _("Please sign in to continue.")),
         403: (_("Not allowed"), _("You do not have permission to do this.")),
         404: (_("Page not found"), _("The page you asked for does not exist or has moved.")),
         405: (_("Not allowed"), _("This address does not accept that kind of request.")),
         413: (_("File too large"), _("What you sent is larger than we accept.")),
-        429: (_("Too many requests"), _("You have made too many requests. Please wait a moment and try again.")),
-        500: (_("Something went wrong"), _("An error occurred on our side. Nothing you submitted was half-saved; please try again.")),
+        429: (_("Too many requests"),
+              _("You have made too many requests. Please wait a moment and try again.")),
+        500: (_("Something went wrong"),
+              _("An error occurred on our side. Nothing you submitted was half-saved; "
+                "please try again.")),
     }
     return messages.get(code, (_("Error"), _("The request could not be completed.")))
 
