@@ -30,7 +30,7 @@ install: $(VENV)/.installed translations
 install-dev: $(VENV)/.installed-dev node_modules/.installed translations
 
 translations: $(VENV)/.installed
-	@$(BIN)/pybabel compile -q -d portal/translations
+	@$(BIN)/pybabel -q compile -d portal/translations
 
 db: install
 	$(BIN)/flask db upgrade
