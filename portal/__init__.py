@@ -98,6 +98,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_bp)
     app.register_blueprint(__import__("portal.notifications.routes", fromlist=["bp"]).bp)
     __import__("portal.cases", fromlist=["init_app"]).init_app(app)
+    __import__("portal.queues", fromlist=["init_app"]).init_app(app)
 
 
 def register_limits(app: Flask) -> None:

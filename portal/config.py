@@ -30,6 +30,29 @@ def _int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
+def _list(value: str) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def _sla_defaults(value: str) -> dict[int, tuple[int, int]]:
+    """``1=60/480,...``: priority = first response / resolution business minutes."""
+    result = {}
+    for part in _list(value):
+        priority, _, targets = part.partition("=")
+        first, _, resolution = targets.partition("/")
+        result[int(priority)] = (int(first), int(resolution))
+    return result
+
+
+def _limits(value: str) -> dict[str, int | None]:
+    """``agent=500,supervisor=5000,commander=``: yuan per role (empty: no limit) -> fen."""
+    result: dict[str, int | None] = {}
+    for part in _list(value):
+        role, _, amount = part.partition("=")
+        result[role.strip()] = int(float(amount) * 100) if amount.strip() else None
+    return result
+
+
 def load_config(instance_path: str) -> dict:
     """Read every setting from the environment and return a config mapping."""
     env = os.environ.get
@@ -177,6 +200,23 @@ def load_config(instance_path: str) -> dict:
         "RATELIMIT_CASE_LOOKUP": env("RATELIMIT_CASE_LOOKUP", "60 per hour"),
         "RATELIMIT_CASE_RECOVER": env("RATELIMIT_CASE_RECOVER", "10 per hour"),
         "RATELIMIT_CASE_RECOVER_ADDRESS": env("RATELIMIT_CASE_RECOVER_ADDRESS", "3 per hour"),
+        # Queues: SLA defaults (business minutes per priority), at-risk share, escalation
+        # actions, approval limits per role (fen; empty = no limit), counts cap, checks
+        "QUEUES_SLA_DEFAULTS": _sla_defaults(env("QUEUES_SLA_DEFAULTS",
+                                                 "1=60/480,2=240/960,3=480/2400,4=960/4800")),
+        "QUEUES_DEFAULT_HOURS": env("QUEUES_DEFAULT_HOURS",
+                                    "Mon 09:00-18:00;Tue 09:00-18:00;Wed 09:00-18:00;"
+                                    "Thu 09:00-18:00;Fri 09:00-18:00"),
+        "QUEUES_AT_RISK_PERCENT": _int("QUEUES_AT_RISK_PERCENT", 80),
+        "QUEUES_RISK_ACTIONS": _list(env("QUEUES_RISK_ACTIONS", "notify_lead")),
+        "QUEUES_BREACH_ACTIONS": _list(env("QUEUES_BREACH_ACTIONS", "notify_lead,raise_priority")),
+        "QUEUES_APPROVAL_LIMITS": _limits(env("QUEUES_APPROVAL_LIMITS",
+                                              "agent=500,supervisor=5000,commander=,admin=")),
+        "QUEUES_AGENT_CAPACITY": _int("QUEUES_AGENT_CAPACITY", 20),
+        "QUEUES_COUNT_CAP": _int("QUEUES_COUNT_CAP", 1000),
+        "QUEUES_REPEAT_MESSAGES": _int("QUEUES_REPEAT_MESSAGES", 3),
+        "QUEUES_REPEAT_CASES": _int("QUEUES_REPEAT_CASES", 2),
+        "QUEUES_CHECK_SECONDS": _int("QUEUES_CHECK_SECONDS", 60),
         # Metrics
         "METRICS_TOKEN": env("METRICS_TOKEN", ""),
         # SQLite in production only on request ("1"/"true"; "0" or "false" do not allow it)

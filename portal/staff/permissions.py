@@ -28,6 +28,12 @@ PERMISSIONS: dict[str, set[Role]] = {
     "cases.work": {Role.ADMIN, Role.SUPERVISOR, Role.AGENT},
     "cases.supervise": {Role.ADMIN, Role.SUPERVISOR},
     "policy.manage": {Role.ADMIN},
+    # queues (agent workspace): commanders read cases and approve large compensation
+    "queues.view": {Role.ADMIN, Role.SUPERVISOR, Role.AGENT, Role.COMMANDER},
+    "queues.reveal": {Role.ADMIN, Role.SUPERVISOR, Role.AGENT},
+    "queues.approve": {Role.ADMIN, Role.SUPERVISOR, Role.AGENT, Role.COMMANDER},
+    "queues.manage": {Role.ADMIN, Role.SUPERVISOR},
+    "queues.reports": {Role.ADMIN, Role.SUPERVISOR, Role.COMMANDER},
     "parcels.view": set(Role),
     "parcels.import": {Role.ADMIN, Role.COMMANDER, Role.RESPONDER},
 }

@@ -1,0 +1,135 @@
+"""Escalation signals: phrases that say a complaint is about to leave the company (the
+postal authority's 12305 hotline, the media, a lawyer) and repeated contacts.
+
+The keyword list is maintained per language in ``EscalationKeyword`` (supervisors edit
+it); with no rows the built-in list below applies. Every active keyword of every language
+is looked for (customers mix languages); Latin keywords match whole words only ("sue"
+does not match "issue"), Chinese ones anywhere. A signal raises the case's priority and
+tags it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import func, or_, select
+
+from portal.extensions import db
+from portal.queues.models import EscalationKeyword, Priority
+
+# (keyword, tag, priority) per language
+BUILTIN: dict[str, list[tuple[str, str, int]]] = {
+    "zh_Hans": [("12305", "12305", Priority.URGENT), ("邮政管理局", "12305", Priority.URGENT),
+                ("投诉", "complaint-threat", Priority.HIGH), ("媒体", "media", Priority.HIGH),
+                ("曝光", "media", Priority.HIGH), ("记者", "media", Priority.HIGH),
+                ("律师", "lawyer", Priority.HIGH), ("起诉", "lawyer", Priority.HIGH),
+                ("法院", "lawyer", Priority.HIGH), ("消协", "consumer-association",
+                                                   Priority.HIGH)],
+    "zh_Hant": [("12305", "12305", Priority.URGENT), ("郵政管理局", "12305", Priority.URGENT),
+                ("投訴", "complaint-threat", Priority.HIGH), ("媒體", "media", Priority.HIGH),
+                ("曝光", "media", Priority.HIGH), ("記者", "media", Priority.HIGH),
+                ("律師", "lawyer", Priority.HIGH), ("起訴", "lawyer", Priority.HIGH),
+                ("法院", "lawyer", Priority.HIGH), ("消委會", "consumer-association",
+                                                   Priority.HIGH)],
+    "en": [("12305", "12305", Priority.URGENT), ("postal authority", "12305", Priority.URGENT),
+           ("lawyer", "lawyer", Priority.HIGH), ("attorney", "lawyer", Priority.HIGH),
+           ("sue", "lawyer", Priority.HIGH), ("legal action", "lawyer", Priority.HIGH),
+           ("media", "media", Priority.HIGH), ("journalist", "media", Priority.HIGH),
+           ("newspaper", "media", Priority.HIGH), ("go public", "media", Priority.HIGH),
+           ("consumer association", "consumer-association", Priority.HIGH)],
+}
+REPEAT_TAG = "repeat-contact"
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One escalation signal found in a case."""
+
+    tag: str
+    priority: int
+    keyword: str = ""
+    language: str = ""
+
+    def explain(self) -> str:
+        """Readable reason."""
+        if self.keyword:
+            return f"signal '{self.keyword}' ({self.language}) -> {self.tag}"
+        return f"signal {self.tag}"
+
+
+def keywords() -> list[tuple[str, str, str, int]]:
+    """(language, keyword, tag, priority) of the active list (built-in when empty)."""
+    rows = db.session.execute(select(
+        EscalationKeyword.language, EscalationKeyword.keyword, EscalationKeyword.tag,
+        EscalationKeyword.priority, EscalationKeyword.active)).all()
+    if not rows:
+        return [(lang, kw, tag, int(p)) for lang, items in BUILTIN.items()
+                for kw, tag, p in items]
+    return [(lang, kw, tag, int(p)) for lang, kw, tag, p, active in rows if active]
+
+
+def ensure_defaults() -> int:
+    """Store the built-in list when the table is empty (so staff can edit it)."""
+    if db.session.scalar(select(func.count()).select_from(EscalationKeyword)):
+        return 0
+    count = 0
+    for lang, items in BUILTIN.items():
+        for keyword, tag, priority in items:
+            db.session.add(EscalationKeyword(language=lang, keyword=keyword, tag=tag,
+                                             priority=int(priority)))
+            count += 1
+    db.session.flush()
+    return count
+
+
+def _matches(keyword: str, text: str) -> bool:
+    keyword = keyword.strip().lower()
+    if not keyword:
+        return False
+    if keyword.isascii():
+        return re.search(r"(?<![a-z0-9])" + re.escape(keyword) + r"(?![a-z0-9])", text) is not None
+    return keyword in text
+
+
+def find_signals(text: str, items: list[tuple[str, str, str, int]] | None = None) -> list[Signal]:
+    """The keyword signals in ``text`` (one per tag, the most urgent keyword kept)."""
+    lowered = (text or "").lower()
+    found: dict[str, Signal] = {}
+    for language, keyword, tag, priority in items if items is not None else keywords():
+        if _matches(keyword, lowered):
+            current = found.get(tag)
+            if current is None or priority < current.priority:
+                found[tag] = Signal(tag, int(priority), keyword, language)
+    return sorted(found.values(), key=lambda s: (s.priority, s.tag))
+
+
+def earlier_cases(case, within_days: int | None = None) -> int:
+    """How many earlier cases the same customer (phone or email) has filed."""
+    from portal.cases.models import Case
+
+    clauses = []
+    if case.phone_e164:
+        clauses.append(Case.phone_e164 == case.phone_e164)
+    if case.email:
+        clauses.append(Case.email == case.email)
+    if not clauses:
+        return 0
+    query = select(func.count()).select_from(Case).where(or_(*clauses), Case.id != case.id)
+    if case.id is not None:
+        query = query.where(Case.id < case.id)
+    if within_days:
+        since = (case.created_at or datetime.now().astimezone()) - timedelta(days=within_days)
+        query = query.where(Case.created_at >= since)
+    return int(db.session.scalar(query) or 0)
+
+
+def repeat_signal(contacts: int, earlier: int) -> Signal | None:
+    """Repeated contacts: several messages on this case, or several recent cases."""
+    config = current_app.config
+    if (contacts >= int(config.get("QUEUES_REPEAT_MESSAGES", 3))
+            or earlier >= int(config.get("QUEUES_REPEAT_CASES", 2))):
+        return Signal(REPEAT_TAG, Priority.HIGH)
+    return None
