@@ -331,6 +331,7 @@ class CaseEvidence(db.Model):
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     case: Mapped[Case | None] = relationship(back_populates="evidence")
+    message: Mapped[CaseMessage | None] = relationship()
 
 
 class CaseDecision(db.Model):

@@ -45,12 +45,11 @@ def received(case: Case) -> None:
     notify("case_received", people, _context(case), event_key=f"case:{case.reference}:received")
 
 
-def appended(case: Case) -> None:
+def appended(case: Case, message_id: int) -> None:
     """A new submission was added to the customer's open case (sent to the contacts on file,
     so a stranger who typed the same phone learns nothing on screen)."""
-    count = len(case.messages)
     notify("case_appended", _recipients(case), _context(case),
-           event_key=f"case:{case.reference}:appended:{count}")
+           event_key=f"case:{case.reference}:appended:{message_id}")
 
 
 def updated(case: Case, what: str, event_id: int, **extra) -> None:

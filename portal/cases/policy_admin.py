@@ -54,11 +54,26 @@ def to_rule(row: PolicyRule) -> Rule:
                 evidence=tuple(row.evidence or ()))
 
 
+_RULES_CACHE: dict[tuple, tuple[Rule, ...]] = {}
+
+
 def rules_of(version: PolicyVersion | None) -> tuple[Rule, ...]:
-    """The version's rules as pure values (the built-in defaults when there is none)."""
+    """The version's rules as pure values (the built-in defaults when there is none).
+
+    A published version never changes, so its rules are kept per process (keyed by id and
+    creation time, which also tells apart rows that reuse an id)."""
     if version is None:
         return DEFAULT_RULES
-    return tuple(to_rule(row) for row in version.rules)
+    if version.published_at is None or version.created_at is None:
+        return tuple(to_rule(row) for row in version.rules)
+    key = (version.id, version.created_at.isoformat())
+    rules = _RULES_CACHE.get(key)
+    if rules is None:
+        rules = tuple(to_rule(row) for row in version.rules)
+        if len(_RULES_CACHE) > 100:
+            _RULES_CACHE.clear()
+        _RULES_CACHE[key] = rules
+    return rules
 
 
 def version_in_force(at: datetime | None = None) -> PolicyVersion | None:

@@ -80,9 +80,10 @@ def _submission(form: ClaimForm, token: str, files) -> services.Submission:
 def _accept_files(form, field, token: str | None) -> tuple[list, list[str]]:
     """Accept the uploaded files; refused ones become messages next to the field."""
     accepted, problems = [], []
-    already = len(services.draft_evidence(token)) if token else 0
+    uploads = uploads_from(field.data)
+    already = len(services.draft_evidence(token)) if token and uploads else 0
     limit = int(current_app.config.get("CASES_EVIDENCE_MAX_FILES", 5))
-    for upload in uploads_from(field.data):
+    for upload in uploads:
         if already + len(accepted) >= limit:
             problems.append(_("At most %(n)d files.", n=limit))
             break
@@ -97,14 +98,9 @@ def _accept_files(form, field, token: str | None) -> tuple[list, list[str]]:
 @rate_limit("RATELIMIT_CASE_SUBMIT", methods=["POST"])
 def new():
     """The claim form; "check" shows the policy's estimate, "submit" files the case."""
-    form = ClaimForm()
     if request.method == "GET":
-        form.submission_token.data = services.new_submission_token()
-        form.tracking_number.data = (request.args.get("tracking") or "")[:60]
-        form.language.data = current_language()
-        if request.args.get("type") in dict(form.type.choices):
-            form.type.data = request.args["type"]
-        return render_template("cases/new.html", form=form, kept=[], estimate=None)
+        return blank_form(request.args.get("tracking") or "", request.args.get("type"))
+    form = ClaimForm()
     token = (form.submission_token.data or "")[:64] or services.new_submission_token()
     form.submission_token.data = token
     earlier = services.find_submission(token)
@@ -129,25 +125,62 @@ def new():
                            estimate=estimate, incident=incident), status
 
 
+_SENTINELS = ("PORTAL-CSRF-SENTINEL", "PORTAL-SUBMISSION-SENTINEL", "PORTAL-TRACKING-SENTINEL")
+_BLANK_FORMS: dict[tuple, str] = {}
+
+
+def blank_form(tracking: str, case_type: str | None):
+    """The empty form. It is the same for every visitor in a language except for three
+    values (CSRF token, submission token, pre-filled tracking number), so it is rendered
+    once per language and process and those values are put in per request."""
+    from flask_wtf.csrf import generate_csrf
+    from markupsafe import escape
+
+    cacheable = current_app.config.get("CASES_FORM_CACHE", True) and not case_type
+    key = (id(current_app), current_language())
+    page = _BLANK_FORMS.get(key) if cacheable else None
+    if page is None:
+        form = ClaimForm()
+        form.language.data = current_language()
+        form.submission_token.data = _SENTINELS[1] if cacheable else services.new_submission_token()
+        form.tracking_number.data = _SENTINELS[2] if cacheable else tracking[:60]
+        if case_type in dict(form.type.choices):
+            form.type.data = case_type
+        page = render_template("cases/new.html", form=form, kept=[], estimate=None,
+                               csrf_value=_SENTINELS[0] if cacheable else generate_csrf())
+        if not cacheable:
+            return page
+        _BLANK_FORMS[key] = page
+    return (page.replace(_SENTINELS[0], generate_csrf())
+            .replace(_SENTINELS[1], services.new_submission_token())
+            .replace(_SENTINELS[2], str(escape(tracking[:60]))))
+
+
 def _file(form: ClaimForm, token: str, files):
     try:
-        result = services.submit(_submission(form, token, files))
+        result = services.submit(_submission(form, token, files), replay_checked=True)
+        pending = [row.id for row in files if row.state == "pending"]
+        reference, appended = result.case.reference, result.appended
         db.session.commit()
     except IntegrityError:
         db.session.rollback()  # the same submission won a race: show its outcome
         result = services.find_submission(token)
         if result is None:
             raise
-    tasks.enqueue_pending([row.id for row in result.case.evidence
-                           if row.state == "pending"])
-    return _after_submit(result)
+        return _after_submit(result)
+    tasks.enqueue_pending(pending)
+    return _redirect_after(reference, appended)
 
 
 def _after_submit(result: services.SubmitResult):
-    if result.appended:
+    return _redirect_after(result.case.reference, result.appended)
+
+
+def _redirect_after(reference: str, appended: bool):
+    if appended:
         return redirect(url_for("cases.added", **_lang()), 303)
-    _grant(result.case.reference)
-    return redirect(url_for("cases.received", reference=result.case.reference, **_lang()), 303)
+    _grant(reference)
+    return redirect(url_for("cases.received", reference=reference, **_lang()), 303)
 
 
 @bp.get("/new/added")

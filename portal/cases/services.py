@@ -192,23 +192,27 @@ def log_event(case: Case, action: str, *, from_state: str | None = None,
                       actor_id=getattr(actor, "id", None),
                       actor_label=actor_label or getattr(actor, "email", "") or "customer",
                       detail=detail)
-    case.events.append(event)
+    if case.id is None or "events" in case.__dict__:
+        case.events.append(event)  # new case, or history already loaded: keep it in step
+    else:
+        event.case_id = case.id  # no need to load the whole history to add one entry
+        db.session.add(event)
     return event
 
 
 def _attach(case: Case, message: CaseMessage, sub: Submission) -> None:
     for row in [*draft_evidence(sub.submission_token), *sub.evidence]:
         row.draft_token = None
-        row.message_id = message.id
-        case.evidence.append(row)
+        row.message = message
+        row.case = case
 
 
 def _append(case: Case, sub: Submission, now: datetime) -> SubmitResult:
     message = CaseMessage(kind=MessageKind.CUSTOMER, public=True, author_label="customer",
                           body=sub.description, submission_token=sub.submission_token,
                           created_at=now)
-    case.messages.append(message)
-    db.session.flush()
+    message.case = case  # the back reference does not load the whole conversation
+    db.session.add(message)
     _attach(case, message, sub)
     previous = case.state
     if case.state == CaseState.WAITING_CUSTOMER:
@@ -217,14 +221,17 @@ def _append(case: Case, sub: Submission, now: datetime) -> SubmitResult:
     log_event(case, "submission_appended", from_state=previous, to_state=case.state,
               files=len(sub.evidence), email_given=bool(sub.email))
     db.session.flush()
-    notices.appended(case)
+    notices.appended(case, message.id)
     return SubmitResult(case, created=False, appended=True)
 
 
-def submit(sub: Submission, now: datetime | None = None) -> SubmitResult:
-    """File a submission: replay, append to the open case, or create a case."""
+def submit(sub: Submission, now: datetime | None = None,
+           replay_checked: bool = False) -> SubmitResult:
+    """File a submission: replay, append to the open case, or create a case.
+
+    ``replay_checked``: the caller has just looked the token up (saves a query)."""
     now = now or utcnow()
-    earlier = find_submission(sub.submission_token)
+    earlier = None if replay_checked else find_submission(sub.submission_token)
     if earlier is not None:
         return earlier
     duplicate = find_open_duplicate(sub.tracking_number, sub.type, sub.phone_e164)
@@ -235,13 +242,21 @@ def submit(sub: Submission, now: datetime | None = None) -> SubmitResult:
 
 def create_case(sub: Submission, now: datetime | None = None, actor=None) -> Case:
     """Create a case from a submission (web form, or staff entering a call or a 12305
-    forward), with its reference, clock, policy version and suggestion."""
+    forward), with its reference, clock, policy version and suggestion.
+
+    The case, its first message, history entry and suggestion are built together and
+    written in one flush (no lazy loads, no second UPDATE): this runs on every claim."""
     now = now or utcnow()
     reference = new_reference("case")
     parcel = parcel_for(sub.tracking_number)
     if parcel is not None and not sub.service_line:
         sub.service_line = parcel.service_line
+    incident = parcel.incident if parcel is not None else None
     version = ensure_default_version()
+    message = CaseMessage(kind=MessageKind.CUSTOMER, public=True,
+                          author_label="customer" if actor is None else actor.email,
+                          author_id=getattr(actor, "id", None), body=sub.description,
+                          created_at=now)
     case = Case(
         reference=reference, kind=sub.kind, type=sub.type, state=CaseState.NEW,
         source=sub.source, customer_name=sub.customer_name, phone_e164=sub.phone_e164,
@@ -254,34 +269,34 @@ def create_case(sub: Submission, now: datetime | None = None, actor=None) -> Cas
         freight_fen=sub.freight_fen, damaged_percent=sub.damaged_percent,
         policy_version_id=version.id, submission_token=sub.submission_token,
         access_nonce=secrets.token_hex(8), created_at=now, updated_at=now,
-        last_customer_at=now, reopened_count=0)
+        last_customer_at=now, reopened_count=0, messages=[message], evidence=[],
+        decisions=[], events=[])
     clock = clock_for(sub.kind, sub.source, now, current_app.config)
     if clock is not None:
         case.legal_clock, case.legal_due_at = clock.name, clock.due_at
-    db.session.add(case)
-    db.session.flush()
-    message = CaseMessage(kind=MessageKind.CUSTOMER, public=True,
-                          author_label="customer" if actor is None else actor.email,
-                          author_id=getattr(actor, "id", None), body=sub.description,
-                          created_at=now)
-    case.messages.append(message)
-    db.session.flush()
-    _attach(case, message, sub)
     log_event(case, "created", to_state=case.state, actor=actor,
               actor_label="" if actor else "customer", source=sub.source,
               legal_clock=case.legal_clock)
     if case.kind == CaseKind.CLAIM and case.type in CLAIM_TYPES:
-        suggest(case, version=version, incident=parcel.incident if parcel else None)
+        suggest(case, version=version, incident=incident, flush=False)
+    for row in [*draft_evidence(sub.submission_token), *sub.evidence]:
+        row.draft_token = None
+        row.message = message
+        case.evidence.append(row)
+    db.session.add(case)
     db.session.flush()
     notices.received(case)
     return case
 
 
-def suggest(case: Case, *, version=None, incident=None, actor=None,
-            reason: str = "") -> CaseDecision:
+_UNSET = object()
+
+
+def suggest(case: Case, *, version=None, incident=_UNSET, actor=None,
+            reason: str = "", flush: bool = True) -> CaseDecision:
     """Compute the policy's suggestion for the case under its own version; log it."""
     version = version or case.policy_version
-    incident = incident if incident is not None else case.incident
+    incident = case.incident if incident is _UNSET else incident
     claim = ClaimInput(claim_type=case.type, insured=bool(case.insured),
                        service_line=case.service_line, claimed_fen=case.claimed_fen,
                        declared_value_fen=case.declared_value_fen, freight_fen=case.freight_fen,
@@ -295,5 +310,6 @@ def suggest(case: Case, *, version=None, incident=None, actor=None,
                         detail=result.as_dict(), actor_id=getattr(actor, "id", None),
                         actor_label=getattr(actor, "email", "") or "policy")
     case.decisions.append(step)
-    db.session.flush()
+    if flush:
+        db.session.flush()
     return step
