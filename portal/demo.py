@@ -68,3 +68,13 @@ def seed_incidents() -> str:
 
 
 DEMO_SEEDERS.append(seed_incidents)
+
+
+def seed_cases() -> str:
+    """The compensation policy and two demo cases (see ``portal.cases.demo``)."""
+    from portal.cases.demo import seed_demo_cases
+
+    return seed_demo_cases()
+
+
+DEMO_SEEDERS.append(seed_cases)

@@ -214,3 +214,16 @@ def test_admin_publishes_a_version_through_the_page(app, login_as):
         assert policy_admin.version_in_force().name == "v2"
         assert {r.claim_type for r in policy_admin.rules_of(policy_admin.version_in_force())} == {
             "delay", "loss"}
+
+
+def test_demo_seeder_adds_policy_and_cases_once(app):
+    from portal.cases.demo import seed_demo_cases
+
+    with app.app_context():
+        first = seed_demo_cases()
+        db.session.commit()
+        second = seed_demo_cases()
+        db.session.commit()
+        assert policy_admin.version_in_force() is not None
+        assert db.session.query(Case).count() == 2
+    assert "demo cases CS-" in first and "already present" in second
