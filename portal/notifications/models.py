@@ -99,6 +99,9 @@ class OutboxMessage(db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the current (or last) lease was taken: reconciliation looks for the message at
+    # the provider from this moment on.
+    leased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     provider: Mapped[str | None] = mapped_column(String(20))
     provider_id: Mapped[str | None] = mapped_column(String(80), index=True)
     provider_status: Mapped[str | None] = mapped_column(String(30))
@@ -106,6 +109,7 @@ class OutboxMessage(db.Model):
     error_code: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # status callback
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     attempt_log: Mapped[list[DeliveryAttempt]] = relationship(
