@@ -7,18 +7,31 @@ LOCKED``, elsewhere with a conditional ``UPDATE ... WHERE status='pending'`` per
 each row is sent and its outcome committed on its own, so a crash loses at most the
 outcome of the row in flight.
 
-Guarantee: at-least-once with idempotency keys. A worker that dies after the provider
-accepted a message but before the outcome was committed leaves the row in ``sending``;
-``recover_stuck`` returns it to ``pending`` once the lease expires, and it is sent again
-unless ``reconcile_before_resend`` finds it already went out. Email carries a stable
-``Message-ID`` (the same on every attempt) so receivers can drop the duplicate; for SMS the
-hotline feature is expected to implement reconciliation against Twilio.
+Guarantee (docs/hotline.md states it for customers and operators): each recipient gets
+each message exactly once unless the provider refuses it. A row is leased (``sending``,
+``leased_at``, ``lease_until``, committed) before the provider call.
+
+- A worker that dies before the call leaves a lease that expires; ``recover_stuck`` asks
+  the provider, finds nothing, and puts the row back to ``pending``: it is sent later.
+- A worker that dies after the provider accepted the message but before the outcome was
+  committed leaves the same expired lease; ``recover_stuck`` first reconciles
+  (``reconcile_before_resend``: for SMS, the messages Twilio holds for that number since
+  the lease, matched by ``reconcile.match_sent``) and marks the row sent with Twilio's id
+  when found, so no duplicate goes out.
+- When the provider cannot be asked, the row stays leased (a fresh lease) and is
+  reconciled later: a delay, never a guess.
+- Email has no provider-side listing; it carries a stable ``Message-ID`` (the same on
+  every attempt) so receiving systems drop a duplicate.
+
+SMS takes a token from the per-sender bucket (``throttle``) before each provider call,
+so all workers together keep to the sender's throughput (``SMS_SEND_RATE``).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -27,6 +40,7 @@ from sqlalchemy import select, update
 
 from portal.db import utcnow
 from portal.extensions import db
+from portal.notifications import throttle
 from portal.notifications.adapters import Outcome, ProviderResult, get_adapter
 from portal.notifications.models import (
     DeliveryAttempt,
@@ -62,7 +76,8 @@ def lease_due(batch_size: int) -> list[int]:
         ids = list(db.session.scalars(due.with_for_update(skip_locked=True)))
         if ids:
             db.session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(
-                status=OutboxStatus.SENDING, lease_until=lease_until, updated_at=now))
+                status=OutboxStatus.SENDING, lease_until=lease_until, leased_at=now,
+                updated_at=now))
     else:
         ids = []
         for candidate in db.session.scalars(due).all():
@@ -70,7 +85,8 @@ def lease_due(batch_size: int) -> list[int]:
                 update(OutboxMessage)
                 .where(OutboxMessage.id == candidate,
                        OutboxMessage.status == OutboxStatus.PENDING)
-                .values(status=OutboxStatus.SENDING, lease_until=lease_until, updated_at=now))
+                .values(status=OutboxStatus.SENDING, lease_until=lease_until, leased_at=now,
+                        updated_at=now))
             if result.rowcount == 1:
                 ids.append(candidate)
     db.session.commit()
@@ -78,13 +94,42 @@ def lease_due(batch_size: int) -> list[int]:
 
 
 def reconcile_before_resend(message: OutboxMessage) -> bool:
-    """Hook: True when the provider already has ``message`` (so it must not be resent).
+    """True when the provider already has ``message`` (so it must not be resent); the row
+    is then filled in (provider, id, status, sent time) and the finding logged as an
+    attempt. False when the provider has no record of it, or keeps none (email, folder).
 
-    Called by ``recover_stuck`` for rows whose lease expired mid-send. The default knows
-    no provider-side record and returns False; the hotline feature will look the message
-    up at Twilio (and fill in ``provider_id``) before a resend.
+    Called by ``recover_stuck`` for rows whose lease expired mid-send. Raises
+    ``reconcile.ReconcileUnavailable`` when the provider cannot be asked.
     """
-    return False
+    from portal.notifications.reconcile import match_sent
+
+    adapter = get_adapter(message.channel)
+    lister = getattr(adapter, "sent_messages", None)
+    if lister is None:
+        return False
+    now = utcnow()
+    since = message.leased_at or (
+        message.lease_until - timedelta(seconds=int(current_app.config["OUTBOX_LEASE_SECONDS"]))
+        if message.lease_until else message.created_at)
+    records = lister(message.recipient, since)
+    sids = [r.sid for r in records]
+    taken = set(db.session.scalars(select(OutboxMessage.provider_id).where(
+        OutboxMessage.provider_id.in_(sids), OutboxMessage.id != message.id))) if sids else set()
+    skew = timedelta(seconds=int(current_app.config.get("OUTBOX_RECONCILE_SKEW_SECONDS", 60)))
+    found = match_sent(records, message.recipient, message.body_text, since, now, taken, skew)
+    if found is None:
+        return False
+    message.provider = adapter.name
+    message.provider_id = found.sid
+    message.provider_status = found.status or None
+    message.sent_at = found.date_created or now
+    message.error_code = None
+    message.last_error = None
+    db.session.add(DeliveryAttempt(
+        message_id=message.id, at=now, outcome=Outcome.SENT, provider_id=found.sid,
+        detail="found at the provider after the lease expired (reconciled, not resent)",
+        meta={"reconciled": True, "provider": adapter.name, "since": since.isoformat()}))
+    return True
 
 
 def _blocked(message: OutboxMessage) -> str | None:
@@ -129,6 +174,13 @@ def _record(message: OutboxMessage, result: ProviderResult) -> str:
     return message.status
 
 
+def _take_send_token() -> bool:
+    """Wait for the sender's send-rate bucket (no-op when ``SMS_SEND_RATE`` is 0)."""
+    config = current_app.config
+    return throttle.wait_for_turn(config, throttle.sender_of(config),
+                                  float(config.get("SMS_SEND_MAX_WAIT_SECONDS", 30)))
+
+
 def deliver_one(message_id: int, adapters: dict) -> str:
     """Send one leased row and commit its outcome; return the resulting status."""
     message = db.session.get(OutboxMessage, message_id, populate_existing=True)
@@ -143,6 +195,13 @@ def deliver_one(message_id: int, adapters: dict) -> str:
         db.session.commit()
         return OutboxStatus.SUPPRESSED
     message.attempts += 1
+    if message.channel == "sms" and not _take_send_token():
+        message.attempts -= 1
+        message.status = OutboxStatus.PENDING
+        message.lease_until = None
+        message.next_attempt_at = utcnow()
+        db.session.commit()
+        return "throttled"
     adapter = adapters.get(message.channel)
     if adapter is None:
         adapter = adapters[message.channel] = get_adapter(message.channel)
@@ -177,11 +236,19 @@ def deliver_due(batch_size: int | None = None) -> dict[str, int]:
     """
     batch_size = batch_size or int(current_app.config["OUTBOX_BATCH_SIZE"])
     ids = lease_due(batch_size)
+    # a lease must never expire while its worker is still busy with the batch (slow
+    # provider, send-rate waits): stop at 80% of it and give the rest back
+    deadline = time.monotonic() + 0.8 * int(current_app.config["OUTBOX_LEASE_SECONDS"])
     counts: Counter[str] = Counter(leased=len(ids))
     adapters: dict = {}
     done = 0
     try:
         for message_id in ids:
+            if time.monotonic() > deadline:
+                release(ids[done:])
+                counts["released"] += len(ids) - done
+                done = len(ids)
+                break
             counts[str(deliver_one(message_id, adapters))] += 1
             done += 1
     finally:
@@ -199,11 +266,23 @@ def recover_stuck() -> int:
     Before a row goes back, ``reconcile_before_resend`` may say the provider already has
     it; such a row is marked sent instead.
     """
+    from portal.notifications.reconcile import ReconcileUnavailable
+
     now = utcnow()
+    lease = timedelta(seconds=int(current_app.config["OUTBOX_LEASE_SECONDS"]))
     stuck = db.session.scalars(select(OutboxMessage).where(
         OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.lease_until < now)).all()
     for message in stuck:
-        if reconcile_before_resend(message):
+        try:
+            found = reconcile_before_resend(message)
+        except ReconcileUnavailable as error:
+            # unknown: neither resend (could duplicate) nor mark sent (could lose it)
+            message.lease_until = now + lease
+            message.last_error = f"could not reconcile with the provider: {error}"[:500]
+            log.warning("outbox row %s: reconciliation unavailable (%s); kept leased",
+                        message.id, error)
+            continue
+        if found:
             message.status = OutboxStatus.SENT
             message.sent_at = message.sent_at or now
         else:

@@ -211,17 +211,18 @@ def subscribers(topic_type: str, topic_key: str) -> list[Subscription]:
 
 
 def notify_subscribers(template: str, topic_type: str, topic_key: str, context: dict,
-                       event_key: str) -> list[OutboxMessage]:
-    """Notify every confirmed subscriber of the topic (and of "all") once per address.
+                       event_key: str, channels: set[str] | None = None):
+    """Notify every confirmed subscriber of the topic (its registered expansions, e.g. the
+    parcels of an incident, and "all") once per address.
 
+    Set-based (``fanout.fan_out``: one ``INSERT ... SELECT`` per channel and language).
     Someone subscribed both to the topic and to "all" gets one message, whose unsubscribe
-    link ends the topic subscription.
+    link ends the topic subscription. ``channels`` limits the channels (default: all).
+    Returns the rows written by this call as a lazily loaded sequence (``len()`` is free).
     """
-    recipients: dict[tuple[str, str], Recipient] = {}
-    for sub in subscribers(topic_type, topic_key):
-        recipients.setdefault((sub.channel, sub.address),
-                               Recipient(sub.channel, sub.address, sub.language, sub.id))
-    return notify(template, list(recipients.values()), context, event_key)
+    from portal.notifications.fanout import fan_out
+
+    return fan_out(template, topic_type, topic_key, context, event_key, channels)
 
 
 from portal.notifications.subscriptions import (  # noqa: E402 - re-exported API

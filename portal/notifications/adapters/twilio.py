@@ -94,6 +94,28 @@ class TwilioSmsAdapter(SmsAdapter):
         self.config = config
         self.client = build_client(config)
 
+    def sent_messages(self, to: str, since) -> list:
+        """Messages Twilio holds for ``to`` (one page, newest first), for reconciliation.
+
+        Twilio filters only by ``DateSent``, which a queued message does not have yet, so
+        the window is applied by ``reconcile.match_sent`` on ``date_created``. Raises
+        ``ReconcileUnavailable`` when Twilio cannot be asked.
+        """
+        from portal.notifications.reconcile import ReconcileUnavailable, SentRecord
+
+        kwargs = {"to": to, "page_size": int(self.config.get("TWILIO_RECONCILE_PAGE", 50))}
+        if self.config.get("TWILIO_FROM_NUMBER") and not self.config.get(
+                "TWILIO_MESSAGING_SERVICE_SID"):
+            kwargs["from_"] = self.config["TWILIO_FROM_NUMBER"]
+        try:
+            page = self.client.messages.page(**kwargs)
+        except (TwilioException, OSError) as error:
+            raise ReconcileUnavailable(f"{type(error).__name__}: {error}") from error
+        return [SentRecord(sid=r.sid, to=r.to or "", body=r.body or "",
+                           date_created=r.date_created, direction=r.direction or "",
+                           status=r.status or "", from_=r.from_ or "")
+                for r in page]
+
     def send(self, message) -> ProviderResult:
         """Create the message at Twilio with a status callback to the hotline."""
         kwargs = {
