@@ -75,6 +75,7 @@ def register_extensions(app: Flask) -> None:
 def import_models() -> None:
     """Import every model module so the metadata (and Alembic) sees all tables."""
     import portal.cases.models
+    import portal.hotline.models
     import portal.incidents.models
     import portal.models
     import portal.notifications.models
@@ -98,6 +99,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_bp)
     app.register_blueprint(__import__("portal.notifications.routes", fromlist=["bp"]).bp)
     __import__("portal.cases", fromlist=["init_app"]).init_app(app)
+    __import__("portal.hotline", fromlist=["init_app"]).init_app(app)
     __import__("portal.queues", fromlist=["init_app"]).init_app(app)
 
 

@@ -217,6 +217,28 @@ def load_config(instance_path: str) -> dict:
         "QUEUES_REPEAT_MESSAGES": _int("QUEUES_REPEAT_MESSAGES", 3),
         "QUEUES_REPEAT_CASES": _int("QUEUES_REPEAT_CASES", 2),
         "QUEUES_CHECK_SECONDS": _int("QUEUES_CHECK_SECONDS", 60),
+        # Hotline SMS (Twilio webhooks) and delivery at scale
+        "HOTLINE_NUMBER": env("HOTLINE_NUMBER", "95000"),  # customer service phone
+        "HOTLINE_SMS_NUMBER": env("HOTLINE_SMS_NUMBER", ""),  # default TWILIO_FROM_NUMBER
+        "HOTLINE_REPLY_MAX_SEGMENTS": _int("HOTLINE_REPLY_MAX_SEGMENTS", 2),
+        "HOTLINE_MAX_NUMBERS": _int("HOTLINE_MAX_NUMBERS", 5),
+        "HOTLINE_COMPLAINT_WORDS": env("HOTLINE_COMPLAINT_WORDS", ""),  # extra, comma-separated
+        "HOTLINE_SKIP_SIGNATURE": _bool(env("HOTLINE_SKIP_SIGNATURE")),  # development only
+        "RATELIMIT_HOTLINE_NUMBER": env("RATELIMIT_HOTLINE_NUMBER", "6 per minute"),
+        "RATELIMIT_HOTLINE_NUMBER_DAY": env("RATELIMIT_HOTLINE_NUMBER_DAY", "100 per day"),
+        "RATELIMIT_HOTLINE_NOTICE": env("RATELIMIT_HOTLINE_NOTICE", "1 per hour"),
+        "RATELIMIT_HOTLINE_CASE": env("RATELIMIT_HOTLINE_CASE", "3 per day"),
+        # Messages per second per sender (Twilio throughput: long code 1, toll-free 3,
+        # short code 100); 0 = no limit. Default 1 with Twilio, off for the folder adapter.
+        "SMS_SEND_RATE": float(env("SMS_SEND_RATE") or (
+            1 if env("SMS_BACKEND", "twilio" if env("TWILIO_ACCOUNT_SID") else "folder")
+            == "twilio" else 0)),
+        "SMS_SEND_BURST": float(env("SMS_SEND_BURST") or 0),  # 0 = the rate, rounded up
+        "SMS_RATE_REDIS_URL": env("SMS_RATE_REDIS_URL", ""),  # default REDIS_URL
+        "SMS_SEND_MAX_WAIT_SECONDS": _int("SMS_SEND_MAX_WAIT_SECONDS", 30),
+        "OUTBOX_PARALLEL_TASKS": _int("OUTBOX_PARALLEL_TASKS", 4),
+        "OUTBOX_RECONCILE_SKEW_SECONDS": _int("OUTBOX_RECONCILE_SKEW_SECONDS", 60),
+        "TWILIO_RECONCILE_PAGE": _int("TWILIO_RECONCILE_PAGE", 50),
         # Metrics
         "METRICS_TOKEN": env("METRICS_TOKEN", ""),
         # SQLite in production only on request ("1"/"true"; "0" or "false" do not allow it)
@@ -259,5 +281,8 @@ def check_production(config: dict) -> None:
             "DATABASE_URL must point at PostgreSQL (or set ALLOW_SQLITE_IN_PRODUCTION=1)")
     if config["CELERY_BROKER_URL"].startswith("filesystem"):
         problems.append("REDIS_URL (or CELERY_BROKER_URL) must be set for background work")
+    if config.get("HOTLINE_SKIP_SIGNATURE"):
+        problems.append("HOTLINE_SKIP_SIGNATURE must not be set: Twilio webhooks would be "
+                        "accepted from anyone")
     if problems:
         raise ConfigError("Refusing to start in production:\n- " + "\n- ".join(problems))
