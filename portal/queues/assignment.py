@@ -13,10 +13,12 @@ Every change is written to the case's history and the audit log. The caller comm
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 
 from portal.db import utcnow
 from portal.extensions import db
@@ -100,15 +102,29 @@ def _claim_portable(queue_id: int, agent_id: int, now: datetime) -> int | None:
     return None
 
 
+def with_retry(claim, queue_id: int, agent_id: int, now: datetime, attempts: int = 30):
+    """Run a claim; on SQLite a transaction whose snapshot went stale cannot start writing
+    ("database is locked" at once, the busy timeout does not apply), so roll back and try
+    again. Call it before anything else in the transaction is written."""
+    for attempt in range(attempts):
+        try:
+            return claim(queue_id, agent_id, now)
+        except OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            db.session.rollback()
+            time.sleep(0.005 * (attempt + 1))
+    return None
+
+
 def take_next(queue: Queue, agent, now: datetime | None = None) -> CaseWork | None:
     """Give ``agent`` the oldest highest-priority unassigned case of ``queue``."""
     now = now or utcnow()
     if not _is_member(queue.id, agent.id) and agent.role not in ("admin", "supervisor"):
         raise AssignmentError("not_member")
-    if db.session.get_bind().dialect.name == "postgresql":
-        case_id = _claim_postgresql(queue.id, agent.id, now)
-    else:
-        case_id = _claim_portable(queue.id, agent.id, now)
+    postgresql = db.session.get_bind().dialect.name == "postgresql"
+    claim = _claim_postgresql if postgresql else _claim_portable
+    case_id = with_retry(claim, queue.id, agent.id, now)
     if case_id is None:
         return None
     work = db.session.get(CaseWork, case_id)

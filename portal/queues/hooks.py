@@ -19,7 +19,6 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from portal.cases.models import Case, CaseMessage
-from portal.db import utcnow
 
 _installed = False
 
@@ -40,7 +39,7 @@ def _on_state(case, value, oldvalue, _initiator):
     from portal.queues import sla
 
     old = oldvalue if isinstance(oldvalue, str) else None
-    sla.on_state(work, old, str(value))
+    sla.on_state(work, old, str(value))  # at sla.current_time()
 
 
 def _on_answered(case, value, oldvalue, _initiator):
@@ -78,7 +77,7 @@ def _customer_message(session: Session, message: CaseMessage) -> None:
               signals=[s.explain() for s in new], priority=priority)
     if priority != work.priority:
         work.priority = priority
-        sla.start(work, utcnow())
+        sla.start(work, sla.current_time())
 
 
 NEW_CASES = "queues_new_cases"

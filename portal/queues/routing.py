@@ -244,6 +244,8 @@ def apply(case, decision: Decision, *, actor=None, now: datetime | None = None) 
     work.signals = sorted({*(work.signals or []), *(s.tag for s in decision.signals)})
     if work.state in sla.PAUSED_STATES and work.paused_since is None:
         work.paused_since = now
+    if work.sla_started_at is None:  # the clocks run from the filing, not the routing
+        work.sla_started_at = case.created_at or now
     db.session.flush()
     sla.start(work, now)
     add_tags(case.id, decision.tags, "rule")

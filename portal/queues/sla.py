@@ -31,6 +31,11 @@ OPEN_STATES = ("new", "open", "waiting_customer")
 BUILTIN_DEFAULTS = {1: (60, 480), 2: (240, 960), 3: (480, 2400), 4: (960, 4800)}
 
 
+def current_time() -> datetime:
+    """Now, for state changes observed by the hooks (tests replace it)."""
+    return utcnow()
+
+
 def defaults() -> dict[int, tuple[int, int]]:
     """Targets per priority when a queue has no policy (``QUEUES_SLA_DEFAULTS``)."""
     if has_app_context():
@@ -123,7 +128,7 @@ def resume(work: CaseWork, now: datetime, cal: calendars.WorkCalendar | None = N
 
 def on_state(work: CaseWork, old: str | None, new: str, now: datetime | None = None) -> None:
     """Keep the mirror and the clocks in step with the case's state."""
-    now = now or utcnow()
+    now = now or current_time()
     work.state = new
     work.is_open = new in OPEN_STATES
     if new == "resolved":
