@@ -310,3 +310,16 @@ def retry_failed(ids: list[int] | None = None) -> int:
         row.lease_until = None
     db.session.flush()
     return len(rows)
+
+
+def retry_failed_event(event_key: str) -> int:
+    """Put every failed row of one event back to pending (one UPDATE); the caller commits.
+    Returns the number of rows."""
+    result = db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.event_key == event_key, OutboxMessage.status == OutboxStatus.FAILED)
+        .values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=utcnow(),
+                lease_until=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False))
+    db.session.flush()
+    return result.rowcount or 0

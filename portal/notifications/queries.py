@@ -43,3 +43,65 @@ def mask_address(channel: str, address: str) -> str:
         local, _, domain = address.rpartition("@")
         return f"{local[:1]}***@{domain}"
     return "*" * max(0, len(address) - 4) + address[-4:]
+
+
+# --- per-update delivery statistics (staff) ------------------------------------------------
+
+#: How the outbox states are shown per update: queued covers pending and sending.
+STAT_COLUMNS = ("queued", "sent", "delivered", "failed", "suppressed")
+
+
+def _bucket(status: str) -> str:
+    return "queued" if status in (OutboxStatus.PENDING, OutboxStatus.SENDING) else status
+
+
+def recent_events(limit: int = 50) -> list[dict]:
+    """The latest notified events (an incident update, a case notice...) with counts per
+    state, newest first: one grouped query."""
+    latest = (select(OutboxMessage.event_key, func.max(OutboxMessage.created_at).label("at"))
+              .group_by(OutboxMessage.event_key)
+              .order_by(func.max(OutboxMessage.created_at).desc()).limit(limit).subquery())
+    rows = db.session.execute(
+        select(OutboxMessage.event_key, OutboxMessage.status, func.count(), latest.c.at)
+        .join(latest, latest.c.event_key == OutboxMessage.event_key)
+        .group_by(OutboxMessage.event_key, OutboxMessage.status, latest.c.at)).all()
+    events: dict[str, dict] = {}
+    for event_key, status, count, at in rows:
+        entry = events.setdefault(event_key, {"event_key": event_key, "at": at, "total": 0,
+                                              **dict.fromkeys(STAT_COLUMNS, 0)})
+        entry[_bucket(status)] = entry.get(_bucket(status), 0) + count
+        entry["total"] += count
+    return sorted(events.values(), key=lambda e: e["at"], reverse=True)
+
+
+def event_stats(event_key: str) -> dict:
+    """Counts per channel and state, provider statuses, and the reasons for failures and
+    suppressions of one event."""
+    by_channel: dict[str, dict] = {}
+    for channel, status, count in db.session.execute(
+            select(OutboxMessage.channel, OutboxMessage.status, func.count())
+            .where(OutboxMessage.event_key == event_key)
+            .group_by(OutboxMessage.channel, OutboxMessage.status)):
+        entry = by_channel.setdefault(channel, {"total": 0, **dict.fromkeys(STAT_COLUMNS, 0)})
+        entry[_bucket(status)] = entry.get(_bucket(status), 0) + count
+        entry["total"] += count
+    reasons = [
+        {"status": status, "error_code": code, "reason": reason, "count": count}
+        for status, code, reason, count in db.session.execute(
+            select(OutboxMessage.status, OutboxMessage.error_code, OutboxMessage.last_error,
+                   func.count())
+            .where(OutboxMessage.event_key == event_key,
+                   OutboxMessage.status.in_([OutboxStatus.FAILED, OutboxStatus.SUPPRESSED]))
+            .group_by(OutboxMessage.status, OutboxMessage.error_code, OutboxMessage.last_error)
+            .order_by(func.count().desc()).limit(50))]
+    provider = dict(db.session.execute(
+        select(OutboxMessage.provider_status, func.count())
+        .where(OutboxMessage.event_key == event_key,
+               OutboxMessage.provider_status.is_not(None))
+        .group_by(OutboxMessage.provider_status)).all())
+    totals = {"total": 0, **dict.fromkeys(STAT_COLUMNS, 0)}
+    for entry in by_channel.values():
+        for key in totals:
+            totals[key] += entry[key]
+    return {"event_key": event_key, "channels": by_channel, "totals": totals,
+            "reasons": reasons, "provider": provider}

@@ -102,6 +102,40 @@ def retry():
     return redirect(url_for(".failed"))
 
 
+@bp.get("/staff/notifications/deliveries")
+@require_permission("notifications.view_failed")
+def deliveries():
+    """Per update (event): how many messages are queued, sent, delivered, failed."""
+    return render_template("notifications/deliveries.html", events=queries.recent_events(),
+                           columns=queries.STAT_COLUMNS)
+
+
+@bp.get("/staff/notifications/deliveries/<path:event_key>")
+@require_permission("notifications.view_failed")
+def delivery_stats(event_key: str):
+    """One update's delivery: counts per channel and state, and why messages failed."""
+    stats = queries.event_stats(event_key)
+    if not stats["totals"]["total"]:
+        abort(404)
+    return render_template("notifications/delivery_stats.html", stats=stats,
+                           columns=queries.STAT_COLUMNS, form=ActionForm(),
+                           can_retry=has_permission(current_user, "notifications.retry"))
+
+
+@bp.post("/staff/notifications/deliveries/<path:event_key>/retry")
+@require_permission("notifications.retry")
+def retry_event(event_key: str):
+    """Send every failed message of one update again."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    count = delivery.retry_failed_event(event_key)
+    _audit("notifications.retry_event", event_key[:80], event_key=event_key, count=count)
+    db.session.commit()
+    flash(_("%(count)d message(s) will be sent again.", count=count), "success")
+    return redirect(url_for(".delivery_stats", event_key=event_key))
+
+
 def _audit(action: str, target_id: str, **detail) -> None:
     """Audit-log a staff action when the staff audit module is present."""
     try:
