@@ -35,7 +35,7 @@ def test_new_case_has_clock_policy_suggestion_and_history(client, app):
     assert case.suggested_fen == 2350 and case.decision == "suggested"
     assert [d.step for d in case.decisions] == ["suggested"]
     assert case.decisions[0].detail["formula"] == "freight_refund"
-    assert [e.action for e in case.events] == ["created"]
+    assert case.events[0].action == "created"  # (the queues feature adds "routed" after)
     assert case.phone_tail_digest and "8000" not in case.phone_tail_digest
 
 
