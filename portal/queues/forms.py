@@ -88,7 +88,7 @@ class BulkForm(FlaskForm):
     action = SelectField(_l("Action"), choices=[
         ("assign", _l("Assign to")), ("state", _l("Change state to"))])
     assignee = SelectField(_l("Agent"), choices=[], validate_choice=False)
-    state = SelectField(_l("State"), choices=[
+    state = SelectField(_l("State"), validate_choice=False, choices=[
         ("open", _l("Open")), ("waiting_customer", _l("Waiting for the customer")),
         ("resolved", _l("Resolved")), ("closed", _l("Closed"))])
 

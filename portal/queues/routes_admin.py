@@ -33,6 +33,10 @@ from portal.staff.models import StaffUser
 from portal.staff.permissions import require_permission
 
 
+def _int_or_none(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() and len(value) < 10 else None
+
+
 def _queue_choices(empty: bool = True) -> list[tuple[str, str]]:
     queues = db.session.scalars(select(Queue).order_by(Queue.position, Queue.id))
     return ([("", "—")] if empty else []) + [(q.slug, q.slug) for q in queues]
@@ -89,8 +93,7 @@ def edit_queue(slug: str | None):
             saved = admin.save_queue(
                 queue, slug=form.slug.data, name_zh_hans=form.name_zh_hans.data or "",
                 name_en=form.name_en.data, strategy=form.strategy.data,
-                calendar_id=int(form.calendar.data) if form.calendar.data.isdigit() else None,
-                lead_id=int(form.lead.data) if form.lead.data.isdigit() else None,
+                calendar_id=_int_or_none(form.calendar.data), lead_id=_int_or_none(form.lead.data),
                 member_emails=[e.lower() for e in admin.split(form.members.data)],
                 position=form.position.data, is_fallback=bool(form.is_fallback.data),
                 is_escalation=bool(form.is_escalation.data), actor=current_user)
@@ -167,7 +170,7 @@ def save_sla():
     """Create or update a queue's SLA policy for one priority."""
     form = SlaForm()
     form.queue.choices = _queue_choices(False)
-    queue = db.session.scalar(select(Queue).where(Queue.slug == form.queue.data or ""))
+    queue = db.session.scalar(select(Queue).where(Queue.slug == (form.queue.data or "")))
     if not form.validate() or queue is None:
         flash(_("Check the SLA targets."), "error")
         return redirect(url_for(".settings"), 303)

@@ -123,8 +123,11 @@ def bulk(slug: str):
         agent = form.assignee.data
         agent_id = int(agent) if agent and agent.isdigit() else None
         result = workspace.bulk_assign(references, agent_id, current_user)
-    else:
+    elif form.state.data in ("open", "waiting_customer", "resolved", "closed"):
         result = workspace.bulk_state(references, form.state.data, current_user)
+    else:
+        flash(_("Select cases and an action."), "error")
+        return redirect(url_for(".queue", slug=slug), 303)
     db.session.commit()
     flash(_("%(done)s cases changed, %(skipped)s skipped.", done=len(result.done),
             skipped=len(result.skipped)), "success")

@@ -76,8 +76,9 @@ def _where(queue_id: int | None, f: Filters, now: datetime) -> list:
     if f.priority:
         clauses.append(CaseWork.priority == f.priority)
     if f.incident_id:
-        clauses.append(exists().where(Case.id == CaseWork.case_id,
-                                      Case.incident_id == f.incident_id))
+        inner = Case.__table__.alias("incident_case")
+        clauses.append(exists().where(inner.c.id == CaseWork.case_id,
+                                      inner.c.incident_id == f.incident_id))
     if f.tag:
         clauses.append(exists().where(CaseTag.case_id == CaseWork.case_id, CaseTag.tag == f.tag))
     if f.mine:
