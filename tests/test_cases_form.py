@@ -231,3 +231,24 @@ def test_tracking_number_validated_with_the_parcels_rules(client, app, number):
 def test_tracking_number_normalised_from_pasted_forms(client, app):
     ref = file_claim(client, tracking_number="ｓｆ 7444-4000-48449")
     assert get_case(app, ref).tracking_number == "SF7444400048449"
+
+
+def test_concurrent_submissions_all_succeed(app):
+    """Four clients at once (SQLite: read-then-write transactions must not fail)."""
+    import threading
+
+    results = []
+
+    def client_loop(index):
+        client = app.test_client()
+        for n in range(5):  # distinct phones: the per-phone limit is not under test here
+            results.append(post_claim(client, tracking_number=tracking(),
+                                      phone=f"1390000{index}{n:03d}").status_code)
+
+    threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [303] * 20
+    assert count_cases(app) == 20
