@@ -78,3 +78,13 @@ def seed_cases() -> str:
 
 
 DEMO_SEEDERS.append(seed_cases)
+
+
+def seed_queues() -> str:
+    """Demo queues, rules, calendar and routed cases (see ``portal.queues.demo``)."""
+    from portal.queues.demo import seed_demo_queues
+
+    return seed_demo_queues()
+
+
+DEMO_SEEDERS.append(seed_queues)

@@ -280,12 +280,18 @@ def route_case(case, *, actor=None, now: datetime | None = None) -> CaseWork | N
 
 
 def route_unrouted(limit: int = 200) -> int:
-    """Route cases that have no work row yet (routing failed, or filed before routing)."""
+    """Route cases that have no work row yet (routing failed, or filed before routing),
+    and open cases left without a queue once a fallback queue exists."""
+    from sqlalchemy import and_, or_
+
     from portal.cases.models import Case
 
+    unrouted = CaseWork.case_id.is_(None)
+    if fallback_queue() is not None:
+        unrouted = or_(unrouted, and_(CaseWork.queue_id.is_(None), CaseWork.is_open.is_(True)))
     cases = list(db.session.scalars(
         select(Case).outerjoin(CaseWork, CaseWork.case_id == Case.id)
-        .where(CaseWork.case_id.is_(None), Case.merged_into_id.is_(None))
+        .where(unrouted, Case.merged_into_id.is_(None))
         .order_by(Case.id).limit(limit)))
     for case in cases:
         route_case(case)
