@@ -95,7 +95,7 @@ def test_publishing_notifies_incident_and_region_subscribers_once(app):
     subscribe_confirmed(app, "follower@example.com", "广东省深圳市", topic_type="region")
     subscribe_confirmed(app, "other@example.com", "IN-AAAA-BBBB")
     client = _as(app, "commander")
-    page = client.get(f"/staff/incidents/{ref}").get_data(as_text=True)
+    page = client.get(f"/staff/incidents/{ref}?lang=en").get_data(as_text=True)
     assert "Will reach: 2 by email, 1 by SMS." in page
     assert outbox_count(app) == 0
     assert client.post(f"/staff/incidents/{ref}/publish", data={"notify": "y"}).status_code == 302

@@ -33,6 +33,23 @@ def _two_apps(make_app, redis_url):
     return make_app(**settings), make_app(**settings), prefix
 
 
+def _generation(app) -> int:
+    from portal.incidents.cache import get_cache
+
+    return get_cache(app)._generation
+
+
+def _wait_for_generation(app, wanted: int, seconds: float = 2.0) -> None:
+    import time
+
+    from portal.incidents.cache import get_cache
+
+    deadline = time.monotonic() + seconds
+    while get_cache(app).generation() < wanted:
+        assert time.monotonic() < deadline, "the bump never reached the other process"
+        time.sleep(0.005)
+
+
 def _commander(app):
     from test_staff_support import make_staff
 
@@ -62,7 +79,9 @@ def test_publish_in_one_process_invalidates_the_other(app, make_app, redis_url):
 
     draft = next(u for u in get_incident(first, ref).updates if u.status == "draft")
     assert staff.post(f"/staff/incidents/{ref}/updates/{draft.id}/publish").status_code == 302
-    # Process B serves the new page at once (no TTL wait), and the old ETag no longer matches.
+    # Process B learns the new generation through Redis pub/sub within milliseconds (no
+    # TTL wait); then the old ETag no longer matches.
+    _wait_for_generation(second, _generation(first))
     fresh = reader_b.get(f"/incidents/{ref}?lang=en", headers={"If-None-Match": etag})
     assert fresh.status_code == 200
     assert "Hub reopened" in fresh.get_data(as_text=True)
@@ -103,3 +122,41 @@ def test_rollback_does_not_invalidate(app, make_app, redis_url):
         services.resolve(actor, queries.find(ref))
         db.session.commit()
         assert get_cache().generation() == before + 1
+
+
+def test_generation_is_read_from_redis_until_the_listener_follows(redis_url):
+    from portal.incidents.cache import PageCache
+
+    prefix = "test:pages:" + secrets.token_hex(4)
+    writer = PageCache(redis_url, prefix=prefix)
+    reader = PageCache(redis_url, prefix=prefix)
+    reader._ensure_listener = lambda: None  # never subscribed: the fallback path
+    writer._ensure_listener = lambda: None
+    assert reader.generation() == 0
+    with_app = writer.bump
+    assert with_app() == 1
+    assert reader.generation() == 1  # read straight from Redis, no delay
+
+
+def test_a_following_process_learns_every_bump(redis_url):
+    import time
+
+    from portal.incidents.cache import Page, PageCache
+
+    prefix = "test:pages:" + secrets.token_hex(4)
+    writer = PageCache(redis_url, prefix=prefix)
+    reader = PageCache(redis_url, prefix=prefix)
+    reader.generation()
+    deadline = time.monotonic() + 2
+    while not reader._following:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    reader.set(0, "home", Page.build(b"old", "text/html"))
+    assert reader.get(reader.generation(), "home").body == b"old"
+    writer._ensure_listener = lambda: None
+    writer.bump()
+    deadline = time.monotonic() + 2
+    while reader.generation() != 1:
+        assert time.monotonic() < deadline, "pub/sub message not received"
+        time.sleep(0.005)
+    assert reader.get(reader.generation(), "home") is None

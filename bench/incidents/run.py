@@ -51,7 +51,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for(url: str, timeout: float = 20.0) -> None:
+def wait_for(url: str, timeout: float = 90.0) -> None:
     """Wait until ``url`` answers."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -66,7 +66,7 @@ def wait_for(url: str, timeout: float = 20.0) -> None:
 def fetch(url: str) -> bytes:
     """GET ``url`` like wrk will (same Accept-Language); refuse anything but 200."""
     request = urllib.request.Request(url, headers={"Accept-Language": ACCEPT_LANGUAGE})
-    with urllib.request.urlopen(request, timeout=5) as response:
+    with urllib.request.urlopen(request, timeout=60) as response:
         if response.status != 200:
             raise SystemExit(f"{url}: HTTP {response.status}")
         return response.read()
@@ -97,7 +97,11 @@ def start_gunicorn(args, port: int, constant_file: Path | None) -> subprocess.Po
          "--log-level", "warning", "wsgi:app"],
         cwd=ROOT, env=app_env(args, constant_file), stdout=log, stderr=log,
         start_new_session=True)
-    wait_for(f"http://127.0.0.1:{port}/healthz")
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz")
+    except BaseException:
+        stop(process)
+        raise
     return process
 
 
@@ -131,7 +135,11 @@ http {{
                                 str(WORK / "nginx-error.log")],
                                start_new_session=True, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-    wait_for(f"http://127.0.0.1:{port}/home.html")
+    try:
+        wait_for(f"http://127.0.0.1:{port}/home.html")
+    except BaseException:
+        stop(process)
+        raise
     return process
 
 
@@ -148,7 +156,8 @@ def stop(process: subprocess.Popen) -> None:
 def wrk(args, url: str, length: int, duration: int) -> dict:
     """One wrk run; returns req/s, p50/p99 ms and the count of bad responses."""
     command = ["wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{duration}s",
-               "--latency", "-H", f"Accept-Language: {ACCEPT_LANGUAGE}",
+               f"--timeout={args.timeout}s", "--latency",
+               "-H", f"Accept-Language: {ACCEPT_LANGUAGE}",
                "-s", str(HERE / "check.lua"), url, "--", str(length)]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1])
@@ -173,6 +182,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--timeout", type=int, default=5,
+                        help="wrk's per-request timeout in seconds (a timeout is an error)")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--cache", choices=["redis", "local"], default="redis")
@@ -200,7 +211,11 @@ def main() -> int:
     (WORK / "static" / "home.html").write_bytes(home)
     (WORK / "static" / "incident.html").write_bytes(incident)
     app = start_gunicorn(args, app_port, WORK / "static" / "home.html")
-    nginx = start_nginx(nginx_port)
+    try:
+        nginx = start_nginx(nginx_port)
+    except BaseException:
+        stop(app)
+        raise
     app_url, nginx_url = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{nginx_port}"
     targets = {
         "nginx static (home bytes)": (f"{nginx_url}/home.html", len(home)),
@@ -249,8 +264,10 @@ def main() -> int:
                             f"(target {TARGET_SHARE:.0%})")
     machine = f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, " \
               f"Python {platform.python_version()}"
-    command = "  ".join(["python bench/incidents/run.py", *sys.argv[1:]])
+    command = " ".join([".venv/bin/python bench/incidents/run.py", *sys.argv[1:]])
+    load = " ".join(f"{v:.1f}" for v in os.getloadavg())
     report = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine,
+              "load_average_after": load,
               "command": command.strip(), "cache": args.cache, "incidents": 200,
               "wrk": f"-t{args.wrk_threads} -c{args.connections} -d{args.duration}s",
               "gunicorn": f"gthread {args.workers}x{args.threads}", "rows": rows,
@@ -263,7 +280,8 @@ def main() -> int:
                      f"{' / '.join(str(v) for v in row['rps'])} | {row['median']} | "
                      f"{row['share_of_constant']:.0%} | {row['share_of_nginx']:.0%} | "
                      f"{' / '.join(str(v) for v in row['p99_ms'])} |")
-    text = "\n".join([f"Date: {report['date']}  ", f"Machine: {machine}  ",
+    text = "\n".join([f"Date: {report['date']}  ",
+                      f"Machine: {machine} (load average after the run: {load})  ",
                       f"Command: `{report['command']}`  ",
                       f"wrk {report['wrk']}, gunicorn {report['gunicorn']}, page cache: "
                       f"{args.cache}, 200 incidents (SQLite)", "", *table, "",

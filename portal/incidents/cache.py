@@ -6,14 +6,19 @@
   the transaction commits (``invalidate_after_commit``), so every process stops serving the
   old pages at once. A render that read the database before the bump is stored under the
   old generation and never served.
-- Each process also keeps a small in-memory copy keyed by generation, so a hit costs one
-  Redis ``GET`` of the generation number. Without Redis, entries also expire after
+- Each process keeps an in-memory copy keyed by generation and follows the generation
+  number through Redis pub/sub (a listener thread per process), so a cache hit costs no
+  Redis round trip and no database query. While the listener is not subscribed (start-up,
+  lost connection) each request reads the generation from Redis instead: correctness
+  never depends on the pub/sub message arriving. Without Redis, entries expire after
   ``PUBLIC_PAGE_CACHE_LOCAL_TTL`` seconds, bounding staleness across separate processes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -62,6 +67,7 @@ class PageCache:
         self.ttl = ttl
         self.local_ttl = local_ttl
         self.prefix = prefix
+        self.redis_url = redis_url
         self._redis = None
         if redis_url:
             import redis
@@ -71,21 +77,78 @@ class PageCache:
         self._lock = threading.Lock()
         self._local: OrderedDict[tuple[int, str], tuple[float, Page]] = OrderedDict()
         self._generation = 0
+        # Redis mode: a listener thread per process follows the generation through
+        # pub/sub, so a cache hit needs no Redis round trip. Until it is subscribed (or
+        # after it lost the connection) every request reads the generation from Redis.
+        self._listener_pid: int | None = None
+        self._following = False
 
     @property
     def shared(self) -> bool:
         """True when pages are shared through Redis."""
         return self._redis is not None
 
+    @property
+    def channel(self) -> str:
+        """The pub/sub channel announcing new generations."""
+        return f"{self.prefix}:bumped"
+
     def generation(self) -> int:
-        """The current generation (0 when Redis cannot be reached: pages then bypass)."""
+        """The current generation (-1 when Redis cannot be reached: pages then bypass)."""
         if self._redis is None:
             return self._generation
+        self._ensure_listener()
+        if self._following:
+            return self._generation
         try:
-            value = self._redis.get(f"{self.prefix}:generation")
-        except Exception:
+            value = int(self._redis.get(f"{self.prefix}:generation") or 0)
+        except Exception:  # a cache outage must never take pages down
             return -1
-        return int(value or 0)
+        self._advance(value)
+        return value
+
+    def _advance(self, value: int) -> None:
+        with self._lock:
+            if value > self._generation:
+                self._generation = value
+                self._local.clear()
+
+    def _ensure_listener(self) -> None:
+        pid = os.getpid()
+        if self._listener_pid == pid:
+            return
+        with self._lock:
+            if self._listener_pid == pid:
+                return
+            self._listener_pid = pid  # a forked worker starts its own listener
+            self._following = False
+            thread = threading.Thread(target=self._listen, name="page-cache-listener",
+                                      daemon=True)
+            thread.start()
+
+    def _listen(self) -> None:
+        import redis
+
+        client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=2,
+                                      health_check_interval=15)
+        while True:
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(self.channel)
+                # Subscribed first, then read: no bump can fall between the two.
+                self._advance(int(client.get(f"{self.prefix}:generation") or 0))
+                self._following = True
+                while True:
+                    message = pubsub.get_message(timeout=5.0)
+                    if message and message.get("type") == "message":
+                        self._advance(int(message["data"]))
+            except Exception:  # reconnect; requests read the generation from Redis meanwhile
+                self._following = False
+                time.sleep(0.5)
+            finally:
+                self._following = False
+                with contextlib.suppress(Exception):
+                    pubsub.close()
 
     def get(self, generation: int, key: str) -> Page | None:
         """The page stored for ``key`` in ``generation``, or None."""
@@ -120,25 +183,29 @@ class PageCache:
 
     def _remember(self, generation: int, key: str, page: Page) -> None:
         with self._lock:
-            if self._local and next(iter(self._local))[0] != generation:
-                stale = [k for k in self._local if k[0] != generation]
-                for k in stale:
-                    del self._local[k]
+            if generation != self._generation:
+                return  # an old generation's page: never kept in this process
             self._local[(generation, key)] = (time.monotonic() + self.local_ttl, page)
             while len(self._local) > LOCAL_MAX_ENTRIES:
                 self._local.popitem(last=False)
 
     def bump(self) -> int:
-        """Start a new generation: every cached page is out of date."""
-        with self._lock:
-            self._generation += 1
-            self._local.clear()
-        if self._redis is not None:
-            try:
-                return int(self._redis.incr(f"{self.prefix}:generation"))
-            except Exception:
-                current_app.logger.exception("page cache: could not bump the generation")
-        return self._generation
+        """Start a new generation: every cached page is out of date (in every process)."""
+        if self._redis is None:
+            with self._lock:
+                self._generation += 1
+                self._local.clear()
+            return self._generation
+        try:
+            value = int(self._redis.incr(f"{self.prefix}:generation"))
+            self._advance(value)  # this process at once; the others through pub/sub
+            self._redis.publish(self.channel, value)
+            return value
+        except Exception:
+            current_app.logger.exception("page cache: could not bump the generation")
+            with self._lock:
+                self._local.clear()
+            return self._generation
 
 
 def get_cache(app: Flask | None = None) -> PageCache:
