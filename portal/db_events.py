@@ -5,20 +5,21 @@ from sqlalchemy.engine import Engine
 
 
 def install_sqlite_pragmas(engine: Engine) -> None:
-    """Enable foreign keys, WAL and a busy timeout on SQLite connections, and make
-    transactions explicit.
+    """Enable foreign keys, WAL and a busy timeout on SQLite connections, and keep
+    savepoints inside the caller's transaction.
 
-    Python's sqlite3 driver emits no ``BEGIN`` before a ``SAVEPOINT``, so releasing a
-    savepoint that opened the transaction commits it. SQLAlchemy's documented recipe
-    turns the driver's own transaction handling off and emits ``BEGIN`` itself, so
-    savepoints (``begin_nested``) nest inside the caller's transaction as on PostgreSQL.
+    Python's sqlite3 driver begins a transaction only before the first write, and emits
+    no ``BEGIN`` before a ``SAVEPOINT``: releasing a savepoint that came first would then
+    commit it on its own. We emit ``BEGIN`` ourselves just before such a savepoint.
+    (Beginning every transaction eagerly instead would give each request a read snapshot
+    that SQLite refuses to upgrade to a write once another connection has committed:
+    "database is locked" under concurrent writes.)
     """
     if engine.dialect.name != "sqlite":
         return
 
     @event.listens_for(engine, "connect")
     def _set_pragmas(dbapi_connection, _record):
-        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
@@ -27,6 +28,8 @@ def install_sqlite_pragmas(engine: Engine) -> None:
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _begin(connection):
-        connection.exec_driver_sql("BEGIN")
+    @event.listens_for(engine, "savepoint")
+    def _begin_before_savepoint(connection, _name):
+        dbapi_connection = connection.connection.dbapi_connection
+        if not dbapi_connection.in_transaction:
+            dbapi_connection.execute("BEGIN")
