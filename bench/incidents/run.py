@@ -153,13 +153,33 @@ def stop(process: subprocess.Popen) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def wrk(args, url: str, length: int, duration: int) -> dict:
+def cpu_seconds(master: subprocess.Popen | None) -> float:
+    """User + system CPU seconds used so far by gunicorn's workers (all their threads)."""
+    if master is None:
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
+    total = 0
+    for pid in [master.pid, *map(int, children)]:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def wrk(args, url: str, length: int, duration: int,
+        app: subprocess.Popen | None = None) -> dict:
     """One wrk run; returns req/s, p50/p99 ms and the count of bad responses."""
     command = ["wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{duration}s",
                f"--timeout={args.timeout}s", "--latency",
                "-H", f"Accept-Language: {ACCEPT_LANGUAGE}",
                "-s", str(HERE / "check.lua"), url, "--", str(length)]
+    cpu_before = cpu_seconds(app)
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    cpu_used = cpu_seconds(app) - cpu_before
+    requests = int(re.search(r"(\d+) requests in", output)[1])
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1])
     bad = int(re.search(r"BAD_RESPONSES (\d+)", output)[1])
     errors = re.search(r"Socket errors: (.*)", output)
@@ -171,6 +191,7 @@ def wrk(args, url: str, length: int, duration: int) -> dict:
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
     return {"rps": rps, "p50_ms": ms("50"), "p99_ms": ms("99"), "bad": bad,
+            "cpu_us_per_request": round(cpu_used / requests * 1e6) if app and requests else None,
             "socket_errors": errors[1] if errors else "", "non2xx": int(non2xx[1]) if non2xx
             else 0}
 
@@ -237,10 +258,12 @@ def main() -> int:
             order = names[round_number % len(names):] + names[:round_number % len(names)]
             for name in order:
                 url, length = targets[name]
-                run = wrk(args, url, length, args.duration)
+                run = wrk(args, url, length, args.duration,
+                          app if url.startswith(app_url) else None)
                 results[name].append(run)
                 print(f"round {round_number + 1} {name:<32} {run['rps']:>10.0f} req/s "
-                      f"p99 {run['p99_ms']:.1f} ms bad {run['bad']}", flush=True)
+                      f"p99 {run['p99_ms']:.1f} ms bad {run['bad']} "
+                      f"app CPU/request {run['cpu_us_per_request']} us", flush=True)
                 if run["bad"] or run["socket_errors"] or run["non2xx"]:
                     failures.append(f"{name} round {round_number + 1}: {run['bad']} bad, "
                                     f"{run['non2xx']} non-2xx, errors {run['socket_errors']}")
@@ -257,6 +280,7 @@ def main() -> int:
                      "share_of_constant": round(median[name] / constant, 3),
                      "share_of_nginx": round(median[name] / ceiling, 3),
                      "p99_ms": [round(r["p99_ms"], 1) for r in runs],
+                     "cpu_us_per_request": [r["cpu_us_per_request"] for r in runs],
                      "bytes": targets[name][1]})
     for page in ("app home /", "app incident page"):
         if median[page] < TARGET_SHARE * constant:
@@ -274,12 +298,14 @@ def main() -> int:
               "failures": failures}
     (HERE / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     table = ["| setup | bytes | req/s per round | median | share of constant route "
-             "| share of nginx | p99 ms |", "|---|---|---|---|---|---|---|"]
+             "| share of nginx | p99 ms | app CPU us/request |",
+             "|---|---|---|---|---|---|---|---|"]
     for row in rows:
         table.append(f"| {row['setup']} | {row['bytes']} | "
                      f"{' / '.join(str(v) for v in row['rps'])} | {row['median']} | "
                      f"{row['share_of_constant']:.0%} | {row['share_of_nginx']:.0%} | "
-                     f"{' / '.join(str(v) for v in row['p99_ms'])} |")
+                     f"{' / '.join(str(v) for v in row['p99_ms'])} | "
+                     f"{' / '.join(str(v) for v in row['cpu_us_per_request'] if v) or '-'} |")
     text = "\n".join([f"Date: {report['date']}  ",
                       f"Machine: {machine} (load average after the run: {load})  ",
                       f"Command: `{report['command']}`  ",
