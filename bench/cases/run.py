@@ -320,8 +320,10 @@ def count_cases(database_url: str) -> int:
     return count
 
 
-def run_portal(kind: str, clients: int, claims: int, with_photo: bool, stamp: str) -> dict:
-    run_dir = STATE / stamp / f"portal-{kind}-c{clients}-{'photo' if with_photo else 'nophoto'}"
+def run_portal(kind: str, clients: int, claims: int, with_photo: bool, stamp: str,
+               round_no: int = 1) -> dict:
+    run_dir = (STATE / stamp /
+               f"r{round_no}-portal-{kind}-c{clients}-{'photo' if with_photo else 'nophoto'}")
     run_dir.mkdir(parents=True, exist_ok=True)
     url, drop = fresh_database(kind, run_dir)
     env = portal_env(url, run_dir)
@@ -340,23 +342,26 @@ def run_portal(kind: str, clients: int, claims: int, with_photo: bool, stamp: st
 
 # --- django-helpdesk --------------------------------------------------------------------
 
-def run_helpdesk(kind: str, clients: int, claims: int, stamp: str) -> dict:
+def run_helpdesk(kind: str, clients: int, claims: int, stamp: str, round_no: int = 1) -> dict:
     env = dict(os.environ)
     env.pop("DATABASE_URL", None)
-    if kind == "postgresql":
-        env["HELPDESK_DB"] = PG_ADMIN.rsplit("/", 1)[0] + "/helpdesk_anchor"
+    # Our own state folder, database and port: other sessions may run the same harness
+    # (its default /tmp/helpdesk-anchor, port 8765, database helpdesk_anchor) at the same
+    # time. Only the venv is shared.
+    env["HELPDESK_STATE"] = str(STATE / "helpdesk-state")
+    env["HELPDESK_DB"] = (PG_ADMIN.rsplit("/", 1)[0] + "/helpdesk_anchor_cases"
+                          if kind == "postgresql" else str(STATE / "helpdesk-state" / "hd.sqlite3"))
     env["HELPDESK_RESET"] = "1"
     env["PORT"] = str(free_port())
-    out = STATE / stamp / f"helpdesk-{kind}-c{clients}.json"
+    out = STATE / stamp / f"r{round_no}-helpdesk-{kind}-c{clients}.json"
     python = HELPDESK_VENV / "bin" / "python"
     if not python.exists():  # first time: the harness's own setup (venv, pip, migrate)
         subprocess.run([str(ANCHOR / "setup.sh"), str(HELPDESK_VENV)], env=env, check=True,
                        capture_output=True)
     else:  # empty database, as setup.sh does, without re-running pip every time
-        env.update({"HELPDESK_STATE": "/tmp/helpdesk-anchor",
-                    "DJANGO_SETTINGS_MODULE": "anchorsite.settings",
-                    "PYTHONPATH": str(ANCHOR),
-                    "HELPDESK_DB": env.get("HELPDESK_DB", "/tmp/helpdesk-anchor/helpdesk.sqlite3")})
+        env.update({"DJANGO_SETTINGS_MODULE": "anchorsite.settings",
+                    "PYTHONPATH": str(ANCHOR)})
+        Path(env["HELPDESK_STATE"]).mkdir(parents=True, exist_ok=True)
         manage = [str(python), str(ANCHOR / "manage.py")]
         for step in (["anchor_db", "--reset"], ["anchor_db"], ["migrate", "--noinput", "-v", "0"],
                      ["anchor_seed"]):
@@ -401,11 +406,13 @@ def main() -> int:
                     label = f"round {round_no} {kind} c{clients} {app}{' photo' if photo else ''}"
                     print(f"== {label}", flush=True)
                     if app == "portal":
-                        result = run_portal(kind, clients, args.claims, photo, stamp)
+                        result = run_portal(kind, clients, args.claims, photo, stamp, round_no)
                     else:
-                        result = run_helpdesk(kind, clients, args.claims, stamp)
+                        result = run_helpdesk(kind, clients, args.claims, stamp, round_no)
                     result.update(app=app, db=kind, clients=clients, photo=photo, round=round_no)
                     runs.append(result)
+                    HERE.joinpath(f"results-{stamp}.json").write_text(json.dumps(
+                        {"stamp": stamp, "partial": True, "runs": runs}, indent=1))
                     print(f"   {result['claims_per_s']} /s  p50 {result['get_plus_post_ms']['p50']}"
                           f" ms  CPU {result['server_cpu_ms_per_claim']} ms/claim  "
                           f"failed {result['failed']}  verified {result['verified']}", flush=True)
