@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import String, and_, case, cast, exists, func, literal, or_, select
+from sqlalchemy import String, and_, case, cast, func, literal, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.db import utcnow
@@ -195,8 +195,7 @@ def fan_out(template: str, topic_type: str, topic_key: str, context: dict, event
     topic_where = _topic_filter(expanded_topics(topic_type, topic_key))
     confirmed = Subscription.status == SubscriptionStatus.CONFIRMED
     phases = [and_(confirmed, topic_where), and_(confirmed, Subscription.topic_type == "all")]
-    suppressed = exists().where(Suppression.channel == Subscription.channel,
-                                Suppression.address == Subscription.address)
+    suppressed = Suppression.address.is_not(None)  # from the LEFT JOIN below
     digest = _sha_expression(dialect)
     signature = config.get("SMS_SIGNATURE", "")
     max_segments = int(config.get("SMS_MAX_SEGMENTS", 3))
@@ -264,8 +263,11 @@ def _insert_group(dialect, template, event_key, key_base, language, now, conditi
         "created_at": literal(now, OutboxMessage.__table__.c.created_at.type),
         "updated_at": literal(now, OutboxMessage.__table__.c.updated_at.type),
     }
-    source = (select(*columns.values()).where(condition)
-              .order_by(Subscription.id))
+    # one probe of the suppression list per row (a LEFT JOIN, not a subquery per column)
+    joined = Subscription.__table__.outerjoin(
+        Suppression.__table__, and_(Suppression.channel == Subscription.channel,
+                                    Suppression.address == Subscription.address))
+    source = select(*columns.values()).select_from(joined).where(condition)
     module = postgresql if dialect == "postgresql" else sqlite
     statement = (module.insert(OutboxMessage.__table__)
                  .from_select(list(columns), source)
