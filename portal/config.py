@@ -238,6 +238,7 @@ def load_config(instance_path: str) -> dict:
         "SMS_SEND_MAX_WAIT_SECONDS": _int("SMS_SEND_MAX_WAIT_SECONDS", 30),
         "OUTBOX_PARALLEL_TASKS": _int("OUTBOX_PARALLEL_TASKS", 4),
         "OUTBOX_RECONCILE_SKEW_SECONDS": _int("OUTBOX_RECONCILE_SKEW_SECONDS", 60),
+        "OUTBOX_RECHECK_SECONDS": _int("OUTBOX_RECHECK_SECONDS", 1),  # suppressions re-read
         "TWILIO_RECONCILE_PAGE": _int("TWILIO_RECONCILE_PAGE", 50),
         # Metrics
         "METRICS_TOKEN": env("METRICS_TOKEN", ""),
