@@ -1,9 +1,8 @@
 """Periodic work of the incidents feature: the stale-update check.
 
-``portal/tasks.py`` exposes no hook for features yet, so ``register_tasks(celery_app)``
-must be called from its ``init_celery`` (one line) to add the task and its beat entry
-(every ``INCIDENT_STALE_CHECK_SECONDS``, default 60). Until then the same job runs with
-``flask incidents check-stale`` (e.g. from cron).
+``portal.tasks`` calls ``register_tasks(celery_app)`` for every app: it adds the task and
+its beat entry (every ``INCIDENT_STALE_CHECK_SECONDS``, default 60). The same job runs
+by hand with ``flask incidents check-stale``.
 """
 
 from __future__ import annotations
@@ -38,12 +37,10 @@ def check_stale_job() -> list[str]:
 
 def register_tasks(celery_app) -> None:
     """Add the stale-update check to ``celery_app`` and to its beat schedule."""
-    celery_app.task(name=CHECK_STALE)(check_stale_job)
+    from portal.tasks import register_task
+
     seconds = float(celery_app.flask_app.config.get("INCIDENT_STALE_CHECK_SECONDS", 60))
-    celery_app.conf.beat_schedule = {
-        **(celery_app.conf.beat_schedule or {}),
-        "incidents-check-stale": {"task": CHECK_STALE, "schedule": seconds},
-    }
+    register_task(celery_app, CHECK_STALE, check_stale_job, every_seconds=seconds)
 
 
 @incidents_cli.command("check-stale")

@@ -5,9 +5,8 @@ worker restart loses nothing: ``resume_pending`` (periodic, and ``flask parcels 
 queues again the batches left pending or running for longer than
 ``PARCEL_IMPORT_STALE_MINUTES``.
 
-``register_tasks(celery_app)`` adds the task and its beat entry; it is called from
-``enqueue`` for the web process and should also be called from ``portal.tasks.init_celery``
-(one line) so worker processes know the task.
+``register_tasks(celery_app)`` adds the task and its beat entry; ``portal.tasks`` calls it
+for every app (web processes and workers alike).
 """
 
 from __future__ import annotations
@@ -79,19 +78,15 @@ def resume_pending() -> int:
 
 def register_tasks(celery_app) -> None:
     """Add the import task and the periodic resume to ``celery_app`` (idempotent)."""
+    from portal.tasks import register_task
+
     if IMPORT_TASK in celery_app.tasks:
         return
-    celery_app.task(name=IMPORT_TASK, shared=False, acks_late=True)(run_batch_job)
-    celery_app.task(name=RESUME_TASK, shared=False)(resume_pending)
+    register_task(celery_app, IMPORT_TASK, run_batch_job, acks_late=True)
     seconds = float(celery_app.flask_app.config.get("PARCEL_IMPORT_RESUME_SECONDS", 300))
-    celery_app.conf.beat_schedule = {
-        **(celery_app.conf.beat_schedule or {}),
-        "parcels-resume-pending": {"task": RESUME_TASK, "schedule": seconds},
-    }
+    register_task(celery_app, RESUME_TASK, resume_pending, every_seconds=seconds)
 
 
 def enqueue(batch_id: int) -> None:
     """Queue the import of a committed batch (eager in tests and with CELERY_ALWAYS_EAGER)."""
-    celery_app = current_app.extensions["celery"]
-    register_tasks(celery_app)
-    celery_app.tasks[IMPORT_TASK].delay(batch_id)
+    current_app.extensions["celery"].tasks[IMPORT_TASK].delay(batch_id)
