@@ -6,9 +6,13 @@ Flask-Babel's ``best_match`` does not map real browser tags (``zh-CN``, ``zh-TW`
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from babel import Locale, UnknownLocaleError
 from flask import current_app, g, has_request_context, request
 from flask_babel import get_locale
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 LANGUAGES = ("zh_Hans", "zh_Hant", "en")
 DEFAULT_LANGUAGE = "zh_Hans"
@@ -42,7 +46,14 @@ def normalise_language(tag: str | None) -> str | None:
 
 def language_from_accept_header() -> str | None:
     """Return the first portal language in the request's ``Accept-Language``."""
-    for tag, quality in request.accept_languages:
+    return language_for_header(request.headers.get("Accept-Language", ""))
+
+
+@lru_cache(maxsize=1024)
+def language_for_header(header: str) -> str | None:
+    """Map a raw ``Accept-Language`` value to a portal language (cached: browsers send a
+    handful of distinct values, and Babel's parsing costs ~0.7 ms a request)."""
+    for tag, quality in parse_accept_header(header, LanguageAccept):
         if quality <= 0:
             continue  # "q=0" means "not this language"
         language = normalise_language(tag)
