@@ -109,3 +109,15 @@ def test_calendar_pages(client, login_as, app):
 
         assert db.session.query(AuditEntry).filter_by(
             action="queue.calendar_day_set").count() == 1
+
+
+def test_missing_year_flagged_on_the_dashboard(app, client, login_as):
+    login_as(client, "supervisor")
+    with app.app_context():
+        calendars.create_calendar("Mainland", HOURS, years=[2026])
+        db.session.commit()
+    from portal.db import utcnow
+
+    page = client.get("/staff/?lang=en").get_data(as_text=True)
+    if utcnow().year + 1 > 2026:
+        assert "has no holiday data for" in page

@@ -17,3 +17,11 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.cli.add_command(queues_cli)
     add_dashboard_panel("queues/_panel.html", "queues.view", order=30)
+    app.jinja_env.globals["queue_calendar_gaps"] = _calendar_gaps
+
+
+def _calendar_gaps() -> list[tuple[str, int]]:
+    """(calendar, year) without holiday data, for the dashboard panel."""
+    from portal.queues.calendars import missing_years
+
+    return missing_years()

@@ -12,12 +12,13 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
 
 from portal.cases import services
 from portal.cases.clock import days_left
 from portal.db import utcnow
 from portal.extensions import db
-from portal.queues import assignment, routing, sla, workspace
+from portal.queues import assignment, routing, search, sla, workspace
 from portal.queues.admin import AdminError, split, yuan_to_fen
 from portal.queues.forms import (
     ApproveForm,
@@ -44,8 +45,17 @@ from portal.staff.permissions import has_permission, require_permission
 REVEAL_KEY = "queues_revealed"
 
 
-def _case(reference: str):
-    case = services.by_reference(normalise_reference(reference)[:20])
+def _case(reference: str, full: bool = False):
+    reference = normalise_reference(reference)[:20]
+    if not full:
+        case = services.by_reference(reference)
+    else:  # the case page reads every collection: load them in a few round trips
+        from portal.cases.models import Case
+
+        case = db.session.scalar(select(Case).where(Case.reference == reference).options(
+            selectinload(Case.messages), selectinload(Case.events),
+            selectinload(Case.evidence), joinedload(Case.policy_version),
+            joinedload(Case.incident)))
     if case is None:
         abort(404)
     return case
@@ -79,7 +89,7 @@ def _page(case, status: int = 200, revealed: dict | None = None, **forms):
                                         .order_by(CaseTag.tag))),
         "approvals": list(db.session.scalars(select(CaseApproval).where(
             CaseApproval.case_id == case.id).order_by(CaseApproval.id))),
-        "canned": canned, "revealed": revealed,
+        "canned": canned, "revealed": revealed, "stamp": search.time_formatter(),
         "masked": {"name": workspace.mask_name(case.customer_name),
                    "phone": workspace.mask_phone(case.phone_e164),
                    "email": workspace.mask_email(case.email)},
@@ -102,7 +112,7 @@ def _back(reference: str):
 @require_permission("queues.view")
 def case(reference: str):
     """The case page."""
-    return _page(_case(reference))
+    return _page(_case(reference, full=True))
 
 
 @bp.post("/cases/<reference>/reveal")

@@ -42,6 +42,17 @@ def agent_choices(empty_label: str | None = None) -> list[tuple[str, str]]:
     return choices + [(str(u.id), u.name or u.email) for u in users]
 
 
+def row_labels() -> dict:
+    """Translated labels for table rows, evaluated once per page (not once per row)."""
+    from portal.cases.forms import TYPE_LABELS
+    from portal.cases.views import STATE_LABELS
+    from portal.queues.forms import PRIORITY_CHOICES
+
+    return {"type": {k: str(v) for k, v in TYPE_LABELS.items()},
+            "state": {k: str(v) for k, v in STATE_LABELS.items()},
+            "priority": {int(k): str(v) for k, v in PRIORITY_CHOICES}}
+
+
 @bp.get("/queues")
 @require_permission("queues.view")
 def index():
@@ -81,11 +92,15 @@ def queue(slug: str):
     q = queue_or_404(slug)
     filters = search.Filters.parse(request.args, current_user.id)
     page = search.queue_page(q.id, filters, request.args.get("after"))
+    supervise = has_permission(current_user, "cases.supervise")
     bulk = BulkForm()
-    bulk.assignee.choices = agent_choices(_("Back to the queue"))
+    if supervise:  # the bulk form is only shown to supervisors
+        bulk.assignee.choices = agent_choices(_("Back to the queue"))
     return render_template("queues/queue.html", queue=q, page=page, filters=filters,
                            bulk=bulk, offer_form=StandingOfferForm(),
-                           count=search.count_text(page.count, page.capped))
+                           count=search.count_text(page.count, page.capped),
+                           labels=row_labels(), supervise=supervise,
+                           stamp=search.time_formatter())
 
 
 @bp.post("/queues/<slug>/next")

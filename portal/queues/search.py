@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import phonenumbers
 from flask import current_app
 from sqlalchemy import and_, exists, func, or_, select, tuple_
+from sqlalchemy.orm import selectinload
 
 from portal.cases.models import Case
 from portal.db import utcnow
@@ -143,6 +144,7 @@ def queue_page(queue_id: int | None, f: Filters, cursor: str | None = None,
     """Oldest highest-priority first, ``size`` rows after ``cursor``."""
     now = now or utcnow()
     query = (select(CaseWork, Case).join(Case, Case.id == CaseWork.case_id)
+             .options(selectinload(CaseWork.assignee))
              .where(*_where(queue_id, f, now))
              .order_by(CaseWork.priority, CaseWork.opened_at, CaseWork.case_id)
              .limit(size + 1))
@@ -155,6 +157,19 @@ def queue_page(queue_id: int | None, f: Filters, cursor: str | None = None,
     rows = rows[:size]
     count, capped = count_capped(queue_id, f, now) if with_count else (0, False)
     return Page(rows, encode_cursor(rows[-1][0]) if more and rows else None, count, capped)
+
+
+def time_formatter():
+    """A cheap local-time formatter for dense tables (``YYYY-MM-DD HH:MM`` in the portal's
+    zone, the same in every language)."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai"))
+
+    def stamp(value: datetime | None) -> str:
+        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else "—"
+
+    return stamp
 
 
 def count_text(count: int, capped: bool) -> str:
