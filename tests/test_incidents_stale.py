@@ -101,11 +101,10 @@ def test_cli_runs_the_check(app, runner):
     assert len(outbox(app, "incident_stale")) == 1
 
 
-def test_register_tasks_adds_the_beat_entry(app):
-    from portal.incidents.tasks import CHECK_STALE, register_tasks
+def test_every_app_gets_the_stale_check_and_its_beat_entry(app):
+    from portal.incidents.tasks import CHECK_STALE
 
-    celery_app = app.extensions["celery"]
-    register_tasks(celery_app)
+    celery_app = app.extensions["celery"]  # portal.tasks registered every feature's tasks
     assert CHECK_STALE in celery_app.tasks
-    assert celery_app.conf.beat_schedule["incidents-check-stale"]["task"] == CHECK_STALE
+    assert celery_app.conf.beat_schedule[CHECK_STALE]["task"] == CHECK_STALE
     assert "deliver-outbox" in celery_app.conf.beat_schedule  # the core's entries stay
