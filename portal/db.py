@@ -55,3 +55,17 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def begin_write(session) -> None:
+    """Make the session's transaction a writer from its first statement (SQLite only).
+
+    A request that reads, then writes, inside one SQLite transaction can fail at once with
+    "database is locked" when another connection commits in between (WAL snapshots cannot
+    be upgraded). Calling this first takes the write lock up front, waiting under the busy
+    timeout like ``BEGIN IMMEDIATE``. PostgreSQL needs nothing.
+    """
+    from sqlalchemy import text
+
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE job_run SET runs = runs WHERE 0"))

@@ -35,8 +35,8 @@ from portal.cases.forms import (
 )
 from portal.cases.models import CaseState, DecisionStep
 from portal.cases.policy_admin import rules_of, upcoming_versions, version_in_force
-from portal.cases.txn import begin_write
 from portal.cases.views import case_view, error_text, uploads_from
+from portal.db import begin_write
 from portal.extensions import db
 from portal.i18n import current_language
 from portal.limits import hit, rate_limit
@@ -104,7 +104,7 @@ def new():
     form = ClaimForm()
     token = (form.submission_token.data or "")[:64] or services.new_submission_token()
     form.submission_token.data = token
-    begin_write()
+    begin_write(db.session)
     earlier = services.find_submission(token)
     if earlier is not None:
         return _after_submit(earlier)
@@ -225,7 +225,7 @@ def find():
 
 
 def _verify(reference_text: str, digits: str, form: VerifyForm):
-    begin_write()  # failures are counted: a write after the read
+    begin_write(db.session)  # failures are counted: a write after the read
     result = access.verify(reference_text, digits)
     db.session.commit()
     if result.case is not None:
@@ -282,7 +282,7 @@ def _case_with_access(reference: str):
 @rate_limit("RATELIMIT_CASE_SUBMIT")
 def message(reference: str):
     """The customer adds information or files."""
-    begin_write()
+    begin_write(db.session)
     case = _case_with_access(reference)
     form = MessageForm()
     if form.validate():
@@ -307,7 +307,7 @@ def message(reference: str):
 @bp.post("/<reference>/answer")
 def answer(reference: str):
     """Accept or decline the current offer."""
-    begin_write()
+    begin_write(db.session)
     case = _case_with_access(reference)
     form = AnswerForm()
     if form.validate() and form.answer.data in ("accept", "decline"):
