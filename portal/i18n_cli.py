@@ -41,7 +41,9 @@ def fill_traditional_from_simplified(conversion: str = "s2t") -> int:
         hant = read_po(handle, locale="zh_Hant")
     filled = 0
     for message in hant:
-        if not message.id or (message.string and "fuzzy" not in message.flags):
+        translated = (any(message.string) if isinstance(message.string, tuple)
+                      else bool(message.string))
+        if not message.id or (translated and "fuzzy" not in message.flags):
             continue
         source = hans.get(message.id, message.context)
         if source is None or not source.string or "fuzzy" in source.flags:

@@ -124,18 +124,16 @@ def _session_app(database_url, tmp_path_factory):
 
 
 def empty_all_tables(app) -> None:
-    """Delete every row of every table (much cheaper than recreating the schema)."""
+    """Delete every row of every table, children first.
+
+    ``DELETE`` rather than ``TRUNCATE``: on PostgreSQL truncating 40-odd tables costs
+    over a second (new files for every table), deleting a test's few rows ~30 ms.
+    """
     with app.app_context():
         db.session.remove()
-        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
         with db.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                quoted = ", ".join(f'"{t}"' for t in tables)
-                conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
-            else:
-                for table in tables:
-                    # Table names come from our own metadata, not from input.
-                    conn.execute(text(f'DELETE FROM "{table}"'))  # noqa: S608
+            for table in reversed(db.metadata.sorted_tables):
+                conn.execute(table.delete())
 
 
 @pytest.fixture
@@ -188,7 +186,19 @@ def app_ctx(app):
 
 @pytest.fixture
 def client(app):
-    """A test client."""
+    """A test client that reads English unless a request says otherwise.
+
+    Most assertions are easier to read against English text; the language tests send
+    their own ``Accept-Language`` or ``?lang=``, and ``zh_client`` reads the default.
+    """
+    test_client = app.test_client()
+    test_client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return test_client
+
+
+@pytest.fixture
+def zh_client(app):
+    """A test client that sends no ``Accept-Language`` (the portal's default language)."""
     return app.test_client()
 
 

@@ -16,8 +16,8 @@ def test_lang_parameter_wins_over_accept_language(client):
     assert '<html lang="en">' in response.get_data(as_text=True)
 
 
-def test_default_language_is_simplified_chinese(client):
-    response = client.get("/")
+def test_default_language_is_simplified_chinese(zh_client):
+    response = zh_client.get("/")
     assert '<html lang="zh-Hans">' in response.get_data(as_text=True)
 
 
