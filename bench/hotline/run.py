@@ -1,0 +1,414 @@
+"""Hotline and fan-out benchmark: one command, results in bench/hotline/results.{json,md}.
+
+    .venv/bin/python bench/hotline/run.py [--subscribers 100000] [--messages 600] [--rounds 2]
+
+1. Fan-out on PostgreSQL: a fresh database (migrations), ``--subscribers`` confirmed SMS
+   subscribers of one incident (three languages, mainland and Hong Kong numbers). Each
+   round times, side by side and in alternating order, (A) the portal's fan-out
+   (``notify_subscribers`` + commit: rendering, the group query, the INSERT ... SELECTs)
+   and (B) a bare ``INSERT INTO outbox_message ... SELECT ... FROM subscription`` of as
+   many rows into the same table, run directly in ``psql`` (``\\timing``: server time, no
+   client start-up). The outbox is emptied (TRUNCATE) before each. Target: A <= 2 x B.
+2. Delivery throughput against Prism (the test copy of Twilio's description), send rate
+   off: ``--messages`` outbox rows delivered by 1 and then 2 real Celery worker processes
+   (Redis db 12 broker), from the commit to the last row recorded, beside (B) a bare loop
+   of SDK ``messages.create`` calls against the same Prism at the same concurrency (1 and
+   2 processes). Target: A >= 70% of B.
+
+Needs PostgreSQL (``BENCH_DATABASE_URL``, default postgresql://postgres@127.0.0.1:5432/test
+as the admin connection), Redis and node_modules/.bin/prism. Exits 1 when a target is
+missed or a message is lost or duplicated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import re
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+WORK = ROOT / "bench" / "_work" / "hotline"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+INCIDENT = "IN-BNCH-2222"
+CONTEXT = {"reference": INCIDENT, "title": {"zh_Hans": "上海转运中心停运",
+                                            "zh_Hant": "上海轉運中心停運",
+                                            "en": "Shanghai hub halted"},
+           "summary": {}, "severity": "major", "state": "investigating",
+           "path": f"/incidents/{INCIDENT}", "expected_recovery_at": None, "update_text": {}}
+BARE_INSERT = """
+INSERT INTO outbox_message (idempotency_key, channel, recipient, language, template,
+    event_key, subject, body_text, body_html, subscription_id, status, attempts,
+    next_attempt_at, created_at, updated_at)
+SELECT 'bare:{round}:' || s.id, s.channel, s.address, s.language, 'incident_published',
+    'bare:{round}', '',
+    '【速递】事件 {ref}：上海转运中心停运。详情：http://x/incidents/{ref} 回TD退订',
+    NULL, s.id, 'pending', 0, now(), now(), now()
+FROM subscription s
+WHERE s.topic_type = 'incident' AND s.topic_key = '{ref}' AND s.status = 'confirmed';
+"""
+
+
+def log(message: str) -> None:
+    """Progress on stderr."""
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The psycopg (v3) form of a postgresql:// URL."""
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def psql_url(url: str) -> str:
+    """The libpq form of a SQLAlchemy URL."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def create_database() -> tuple[str, str]:
+    """A fresh database; returns (name, url)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = "bench_hotline_" + secrets.token_hex(3)
+    engine = create_engine(sqlalchemy_url(ADMIN_URL), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    url = make_url(sqlalchemy_url(ADMIN_URL)).set(database=name)
+    return name, url.render_as_string(hide_password=False)
+
+
+def drop_database(name: str) -> None:
+    """Drop the benchmark database."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(sqlalchemy_url(ADMIN_URL), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def bench_config(url: str, **extra) -> dict:
+    """App settings for the benchmark (production-like: no test shortcuts but fast hash)."""
+    from conftest import TEST_CONFIG
+
+    return {**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": url, "RATELIMIT_ENABLED": False,
+            "OUTBOX_FOLDER": str(WORK / "outbox"), "CELERY_DATA_FOLDER": str(WORK / "celery"),
+            **extra}
+
+
+def seed(app, count: int) -> None:
+    """``count`` confirmed SMS subscribers of the incident, generated by PostgreSQL."""
+    from sqlalchemy import text
+
+    from portal.extensions import db
+
+    with app.app_context():
+        db.session.execute(text("""
+            INSERT INTO subscription (channel, address, topic_type, topic_key, language,
+                status, unsubscribe_token, created_at, confirmed_at, source)
+            SELECT 'sms',
+                   CASE WHEN g % 3 = 0 THEN '+8529' || lpad(g::text, 7, '0')
+                        ELSE '+86139' || lpad(g::text, 8, '0') END,
+                   'incident', :ref,
+                   (ARRAY['zh_Hans', 'zh_Hant', 'en'])[1 + g % 3],
+                   'confirmed', md5(g::text) || md5((g + 1)::text), now(), now(), 'staff'
+            FROM generate_series(1, :count) AS g"""), {"ref": INCIDENT, "count": count})
+        db.session.execute(text("ANALYZE subscription"))
+        db.session.commit()
+
+
+def truncate_outbox(app) -> None:
+    """Empty the outbox (and attempts) between rounds."""
+    from sqlalchemy import text
+
+    from portal.extensions import db
+
+    with app.app_context():
+        db.session.execute(text("TRUNCATE outbox_message, delivery_attempt, sms_status_event"))
+        db.session.commit()
+
+
+def time_fanout(app, round_no: int) -> tuple[float, int]:
+    """The portal's fan-out of one update, committed; seconds and rows."""
+    from portal.extensions import db
+    from portal.notifications.services import notify_subscribers
+
+    with app.app_context():
+        started = time.perf_counter()
+        rows = notify_subscribers("incident_published", "incident", INCIDENT, CONTEXT,
+                                  f"incident:{INCIDENT}:bench:{round_no}")
+        db.session.commit()
+        return time.perf_counter() - started, len(rows)
+
+
+def time_bare(url: str, round_no: int) -> tuple[float, int]:
+    """The bare INSERT ... SELECT in psql; server-side seconds (``\\timing``) and rows."""
+    script = "\\timing on\n" + BARE_INSERT.format(round=round_no, ref=INCIDENT)
+    done = subprocess.run(["psql", psql_url(url), "-v", "ON_ERROR_STOP=1", "-X", "-q"],
+                          input=script, text=True, capture_output=True, check=True)
+    milliseconds = float(re.search(r"Time: ([\d.]+) ms", done.stdout).group(1))
+    rows = int(re.search(r"INSERT 0 (\d+)", done.stdout + done.stderr).group(1)) \
+        if "INSERT 0" in done.stdout + done.stderr else -1
+    return milliseconds / 1000, rows
+
+
+def fanout_benchmark(url: str, subscribers: int, rounds: int) -> dict:
+    """Interleaved rounds of A (portal) and B (bare psql), alternating which goes first."""
+    from portal import create_app
+    from portal.extensions import db
+
+    app = create_app(bench_config(url))
+    log(f"seeding {subscribers} subscribers")
+    seed(app, subscribers)
+    results = {"portal_s": [], "bare_s": [], "rows": None}
+    for round_no in range(rounds + 1):  # round 0 warms caches and is not counted
+        order = ("portal", "bare") if round_no % 2 else ("bare", "portal")
+        for which in order:
+            truncate_outbox(app)
+            if which == "portal":
+                seconds, rows = time_fanout(app, round_no)
+            else:
+                seconds, rows = time_bare(url, round_no)
+            if rows not in (subscribers, -1):
+                raise SystemExit(f"{which} wrote {rows} rows, expected {subscribers}")
+            if round_no:
+                results[f"{which}_s"].append(seconds)
+            log(f"fan-out round {round_no} {which}: {seconds:.3f} s")
+    with app.app_context():
+        db.engine.dispose()
+    results["rows"] = subscribers
+    results["portal_median_s"] = statistics.median(results["portal_s"])
+    results["bare_median_s"] = statistics.median(results["bare_s"])
+    results["ratio"] = results["portal_median_s"] / results["bare_median_s"]
+    return results
+
+
+# --- delivery ---------------------------------------------------------------------------------
+
+def start_prism() -> tuple[subprocess.Popen, str]:
+    """Prism serving the test copy of Twilio's description on a free port."""
+    import urllib.error
+    import urllib.request
+
+    from twilio_support import PRISM, free_port, write_test_spec
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    spec = write_test_spec(WORK)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen([str(PRISM), "mock", str(spec), "-h", "127.0.0.1", "-p",
+                                str(port)], stdout=(WORK / "prism.log").open("w"),
+                               stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(base + "/2010-04-01/Accounts.json", timeout=1)
+            break
+        except urllib.error.HTTPError:
+            break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        raise SystemExit("Prism did not start")
+    return process, base
+
+
+def twilio_env(prism: str) -> dict:
+    """Environment for portal worker processes sending to Prism."""
+    return {"SMS_BACKEND": "twilio", "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": "bench-token", "TWILIO_FROM_NUMBER": "+15005550006",
+            "TWILIO_API_BASE": prism, "SMS_SEND_RATE": "0", "NO_PROXY": "127.0.0.1,localhost"}
+
+
+def start_workers(url: str, prism: str, count: int) -> list[subprocess.Popen]:
+    """``count`` Celery worker processes (solo pool each) on the Redis broker."""
+    env = {**os.environ, **twilio_env(prism), "DATABASE_URL": url, "CELERY_BROKER_URL": REDIS,
+           "REDIS_URL": "", "OUTBOX_BATCH_SIZE": "100", "RATELIMIT_ENABLED": "0",
+           "OUTBOX_FOLDER": str(WORK / "outbox"), "PYTHONPATH": str(ROOT)}
+    env.pop("TWILIO_EDGE", None)
+    env.pop("TWILIO_REGION", None)
+    workers = []
+    for number in range(count):
+        workers.append(subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "portal.worker", "worker", "-P", "solo",
+             "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "WARNING",
+             "-n", f"bench{number}-{os.getpid()}@%h"], cwd=str(ROOT), env=env,
+            stdout=(WORK / f"worker{number}.log").open("w"), stderr=subprocess.STDOUT))
+    return workers
+
+
+def wait_ready(app, count: int, timeout: float = 120) -> None:
+    """Until ``count`` workers answer a ping."""
+    celery = app.extensions["celery"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        replies = celery.control.ping(timeout=1.0) or []
+        if len(replies) >= count:
+            return
+    raise SystemExit("workers did not start")
+
+
+def portal_delivery(app, messages: int, workers: int, round_no: int) -> float:
+    """Messages per second from the commit of a fan-out to the last outcome recorded."""
+    from sqlalchemy import func, select, text
+
+    from portal.extensions import db
+    from portal.notifications.models import OutboxMessage
+
+    with app.app_context():
+        db.session.execute(text("TRUNCATE outbox_message, delivery_attempt, sms_status_event"))
+        db.session.execute(text("DELETE FROM subscription"))
+        db.session.commit()
+    seed(app, messages)
+    with app.app_context():
+        started = time.perf_counter()
+        written = time_fanout(app, 1000 + round_no)[1]  # the commit enqueues the tasks
+        assert written == messages
+        while True:
+            db.session.rollback()
+            done = db.session.scalar(select(func.count()).where(
+                OutboxMessage.status.in_(["sent", "failed", "suppressed"])))
+            if done >= messages:
+                break
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        sent = db.session.scalar(select(func.count()).where(OutboxMessage.status == "sent"))
+        distinct = db.session.scalar(select(func.count(func.distinct(OutboxMessage.recipient)))
+                                     .where(OutboxMessage.status == "sent"))
+        if sent != messages or distinct != messages:
+            raise SystemExit(f"delivery lost or duplicated: {sent} sent, {distinct} distinct")
+    return messages / elapsed
+
+
+def _sdk_loop(args) -> int:
+    prism, start, count = args
+    from twilio.rest import Client
+
+    from portal.notifications.adapters.twilio import RewritingHttpClient
+
+    client = Client(ACCOUNT_SID, "bench-token", http_client=RewritingHttpClient(prism))
+    for i in range(start, start + count):
+        client.messages.create(to=f"+86139{i:08d}", from_="+15005550006",
+                               body="【速递】事件 IN-BNCH-2222：上海转运中心停运。回TD退订",
+                               status_callback="http://portal.test/hotline/sms/status")
+    return count
+
+
+def bare_delivery(prism: str, messages: int, concurrency: int) -> float:
+    """Messages per second of a bare loop of SDK calls in ``concurrency`` processes."""
+    share = messages // concurrency
+    jobs = [(prism, n * share, share) for n in range(concurrency)]
+    with multiprocessing.get_context("spawn").Pool(concurrency) as pool:
+        pool.map(_sdk_loop, [(prism, 0, 5)] * concurrency)  # warm up (imports)
+        started = time.perf_counter()
+        total = sum(pool.map(_sdk_loop, jobs))
+        return total / (time.perf_counter() - started)
+
+
+def delivery_benchmark(url: str, messages: int, rounds: int) -> dict:
+    """Portal workers versus the bare SDK loop, 1 and 2 at a time, interleaved."""
+    from portal import create_app
+
+    os.environ.update({"NO_PROXY": "127.0.0.1,localhost"})
+    prism_process, prism = start_prism()
+    results: dict = {}
+    try:
+        for concurrency in (1, 2):
+            app = create_app(bench_config(url, **{
+                "CELERY_BROKER_URL": REDIS, "CELERY_ALWAYS_EAGER": False,
+                "OUTBOX_DISPATCH": "celery", "OUTBOX_BATCH_SIZE": 100,
+                "OUTBOX_PARALLEL_TASKS": concurrency, "SMS_SEND_RATE": 0}))
+            app.extensions["celery"].control.purge()
+            workers = start_workers(url, prism, concurrency)
+            try:
+                wait_ready(app, concurrency)
+                portal_delivery(app, 40 * concurrency, concurrency, 99)  # warm-up, not counted
+                portal, bare = [], []
+                for round_no in range(rounds):
+                    for which in (("portal", "bare") if round_no % 2 == 0
+                                  else ("bare", "portal")):
+                        if which == "portal":
+                            portal.append(portal_delivery(app, messages, concurrency,
+                                                          round_no))
+                        else:
+                            bare.append(bare_delivery(prism, messages, concurrency))
+                        log(f"delivery x{concurrency} round {round_no} {which}: "
+                            f"{(portal if which == 'portal' else bare)[-1]:.1f} msg/s")
+            finally:
+                for worker in workers:
+                    worker.terminate()
+                    worker.wait(20)
+            results[f"x{concurrency}"] = {
+                "portal_msg_s": portal, "bare_msg_s": bare,
+                "portal_median": statistics.median(portal),
+                "bare_median": statistics.median(bare),
+                "share": statistics.median(portal) / statistics.median(bare)}
+    finally:
+        prism_process.terminate()
+        prism_process.wait(10)
+    return results
+
+
+def main() -> int:
+    """Run both parts, write the results, print the table; 1 when a target is missed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=100_000)
+    parser.add_argument("--messages", type=int, default=600)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--skip-delivery", action="store_true")
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    name, url = create_database()
+    try:
+        from conftest import run_migrations
+
+        from portal import create_app
+
+        run_migrations(create_app(bench_config(url)))
+        fanout = fanout_benchmark(url, args.subscribers, args.rounds)
+        deliveries = {} if args.skip_delivery else delivery_benchmark(
+            url, args.messages, args.rounds)
+    finally:
+        drop_database(name)
+    load = os.getloadavg()
+    report = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
+              "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
+                         f"Python {platform.python_version()}, load {load[0]:.1f}",
+              "fanout": fanout, "delivery": deliveries,
+              "command": "bench/hotline/run.py " + " ".join(sys.argv[1:])}
+    (HERE / "results.json").write_text(json.dumps(report, indent=1))
+    lines = ["| measure | portal | bare | ratio | target | met |", "|---|---|---|---|---|---|",
+             f"| fan-out of one update to {fanout['rows']:,} subscribers (PostgreSQL), "
+             f"median s | {fanout['portal_median_s']:.3f} | {fanout['bare_median_s']:.3f} | "
+             f"{fanout['ratio']:.2f}x | <= 2x | {'yes' if fanout['ratio'] <= 2 else 'no'} |"]
+    ok = fanout["ratio"] <= 2
+    for key, entry in deliveries.items():
+        met = entry["share"] >= 0.7
+        ok = ok and met
+        lines.append(f"| delivery via Prism, {key[1:]} worker(s) vs {key[1:]} SDK loop(s), "
+                     f"median msg/s | {entry['portal_median']:.1f} | {entry['bare_median']:.1f} "
+                     f"| {entry['share']:.0%} | >= 70% | {'yes' if met else 'no'} |")
+    table = "\n".join(lines)
+    (HERE / "results.md").write_text(f"{report['date']} — {report['machine']}\n\n{table}\n")
+    print(table)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
