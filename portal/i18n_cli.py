@@ -57,7 +57,7 @@ def fill_traditional_from_simplified(conversion: str = "s2t") -> int:
             message.auto_comments.append("opencc")
         filled += 1
     with hant_path.open("wb") as handle:
-        write_po(handle, hant, width=100)
+        write_po(handle, hant, width=76)
     return filled
 
 
