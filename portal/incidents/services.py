@@ -238,8 +238,9 @@ def _context(incident: Incident, update: IncidentUpdate | None = None) -> dict:
 
 
 def _announce(incident: Incident, template: str, event: str,
-              update: IncidentUpdate | None = None) -> int:
-    """Notify the incident's (and its regions') subscribers on every channel."""
+              update: IncidentUpdate | None = None, channels: set[str] | None = None) -> int:
+    """Notify the incident's (and its regions') subscribers, set-based; the shared event
+    key gives each address one message even when it follows several of the topics."""
     if incident.visibility != Visibility.PUBLISHED:
         return 0  # drafts and drills notify nobody
     context = _context(incident, update)
@@ -247,19 +248,15 @@ def _announce(incident: Incident, template: str, event: str,
     written = 0
     for topic_type, topic_key in _topics(incident):
         written += len(notifications.notify_subscribers(template, topic_type, topic_key,
-                                                        context, event_key))
+                                                        context, event_key, channels))
     return written
 
 
 def _notify_update(incident: Incident, update: IncidentUpdate) -> int:
     """Email subscribers about an ordinary update (SMS only on publish and resolve)."""
-    if incident.visibility != Visibility.PUBLISHED or not update.notify:
+    if not update.notify:
         return 0
-    recipients = [notifications.Recipient(s.channel, s.address, s.language, s.id)
-                  for s in _recipients(incident, {"email"}).values()]
-    rows = notifications.notify("incident_update", recipients, _context(incident, update),
-                                f"incident:{incident.reference}:update:{update.id}")
-    return len(rows)
+    return _announce(incident, "incident_update", f"update:{update.id}", update, {"email"})
 
 
 # --- publish, updates, resolve ------------------------------------------------------------
