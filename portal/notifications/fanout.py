@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import String, and_, case, cast, func, literal, or_, select
+from sqlalchemy import String, and_, case, cast, distinct, func, literal, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.db import utcnow
@@ -278,3 +278,21 @@ def _insert_group(dialect, template, event_key, key_base, language, now, conditi
 
 
 __all__ = ["FanOutRows", "expanded_topics", "fan_out", "register_expansion"]
+
+
+def count_reach(topics: list[tuple[str, str]]) -> dict[str, int]:
+    """How many distinct addresses per channel an announcement to ``topics`` (with their
+    expansions, and "all") would reach, leaving out suppressed addresses. One query."""
+    where = or_(*[_topic_filter(expanded_topics(kind, key)) for kind, key in topics],
+                Subscription.topic_type == "all")
+    query = (
+        select(Subscription.channel, func.count(distinct(Subscription.address)))
+        .outerjoin(Suppression, and_(Suppression.channel == Subscription.channel,
+                                     Suppression.address == Subscription.address))
+        .where(Subscription.status == SubscriptionStatus.CONFIRMED, where,
+               Suppression.address.is_(None))
+        .group_by(Subscription.channel)
+    )
+    counts = {"email": 0, "sms": 0}
+    counts.update({channel: int(total) for channel, total in db.session.execute(query)})
+    return counts
