@@ -272,6 +272,8 @@ def test_settings_pages(app, client, login_as):
         "slug": "vip", "name_en": "VIP", "strategy": "least_loaded",
         "members": "boss@example.com, ghost@example.com"}).status_code == 422
     assert client.post("/staff/queues/settings/queue", data={
+        "slug": "settings", "name_en": "X", "strategy": "manual"}).status_code == 422
+    assert client.post("/staff/queues/settings/queue", data={
         "slug": "vip", "name_en": "VIP", "strategy": "least_loaded", "is_fallback": "y",
         "members": "boss@example.com"}).status_code == 303
     assert client.post("/staff/routing/rules/new", data={

@@ -18,6 +18,8 @@ from portal.queues.models import (
 from portal.staff import audit
 from portal.staff.models import StaffUser
 
+RESERVED_SLUGS = {"settings", "availability"}
+
 
 class AdminError(ValueError):
     """Bad settings; ``code`` names the field."""
@@ -54,6 +56,8 @@ def save_queue(queue: Queue | None, *, slug: str, name_zh_hans: str, name_en: st
                member_emails: list[str], position: int | None, is_fallback: bool,
                is_escalation: bool, actor) -> Queue:
     """Create or update a queue and its members (unknown emails are refused)."""
+    if slug in RESERVED_SLUGS:  # would hide a page under /staff/queues/
+        raise AdminError("slug", slug)
     other = db.session.scalar(select(Queue).where(Queue.slug == slug))
     if other is not None and other is not queue:
         raise AdminError("slug", slug)
