@@ -5,18 +5,14 @@
 - ``portal.cases.sweep``: every ``CASES_SWEEP_SECONDS``, re-encode pending files left
   behind and close resolved cases whose reopen window has passed (asking for a rating).
 
-The tasks are Celery *shared* tasks: every Celery app of the process (each Flask app has
-its own, see ``portal/tasks.py``) gets its own copy running in its own app context, and
-the beat entry is added when that Celery app is finalised. ``flask cases sweep`` runs the
-same job from the command line.
+``register_tasks(celery_app)`` adds both to each app's own Celery (``portal.tasks`` calls
+it) with the sweep's beat entry. ``flask cases sweep`` runs the same job by hand.
 """
 
 from __future__ import annotations
 
 import logging
 
-from celery import shared_task
-from celery._state import connect_on_app_finalize
 from flask import current_app
 from sqlalchemy import select
 
@@ -63,26 +59,14 @@ def sweep_job() -> dict:
     return {"processed": len(processed), "closed": len(closed)}
 
 
-@shared_task(name=PROCESS_EVIDENCE, autoretry_for=(OSError,), max_retries=3,
-             retry_backoff=2)
-def process_evidence(ids: list[int]) -> dict[str, str]:
-    """Celery task: re-encode uploads."""
-    return process_evidence_job(ids)
+def register_tasks(celery_app) -> None:
+    """Add evidence re-encoding and the periodic sweep to this app's Celery."""
+    from portal.tasks import register_task
 
-
-@shared_task(name=SWEEP)
-def sweep() -> dict:
-    """Celery task: the periodic sweep."""
-    return sweep_job()
-
-
-@connect_on_app_finalize
-def _add_beat_entry(celery_app) -> None:
-    flask_app = getattr(celery_app, "flask_app", None)
-    seconds = float(getattr(flask_app, "config", {}).get("CASES_SWEEP_SECONDS", 300))
-    schedule = dict(celery_app.conf.beat_schedule or {})
-    schedule.setdefault("cases-sweep", {"task": SWEEP, "schedule": seconds})
-    celery_app.conf.beat_schedule = schedule
+    register_task(celery_app, PROCESS_EVIDENCE, process_evidence_job,
+                  autoretry_for=(OSError,), max_retries=3, retry_backoff=2)
+    seconds = float(celery_app.flask_app.config.get("CASES_SWEEP_SECONDS", 300))
+    register_task(celery_app, SWEEP, sweep_job, every_seconds=seconds)
 
 
 def enqueue_pending(ids: list[int]) -> None:
