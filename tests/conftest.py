@@ -19,6 +19,7 @@ from portal import create_app
 from portal.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ("smtp_support",)  # the real SMTP server fixture, ``smtp_server``
 REQUIRE_SERVICES = os.environ.get("PORTAL_REQUIRE_SERVICES") == "1"
 
 TEST_CONFIG = {

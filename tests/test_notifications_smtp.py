@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import email
-import socket
-from email import policy
-
 import pytest
-from aiosmtpd.controller import Controller
+from smtp_support import free_port, mail_parts
 from sqlalchemy import select
 
 from portal.extensions import db
@@ -16,51 +12,10 @@ from portal.notifications.models import OutboxMessage
 from portal.notifications.services import Recipient, notify, notify_subscribers, subscribe
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Inbox:
-    """aiosmtpd handler keeping every envelope; refuses addresses it is told to."""
-
-    def __init__(self):
-        self.envelopes = []
-        self.refuse: dict[str, str] = {}
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.refuse:
-            return self.refuse[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-
-@pytest.fixture
-def smtp_server():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    inbox.port = controller.port
-    yield inbox
-    controller.stop()
-
-
 @pytest.fixture
 def smtp_app(make_app, smtp_server):
     return make_app(MAIL_BACKEND="smtp", MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_server.port,
                     MAIL_DEFAULT_SENDER="Portal <noreply@portal.example>")
-
-
-def parts(envelope):
-    message = email.message_from_bytes(envelope.content, policy=policy.default)
-    text = message.get_body(preferencelist=("plain",)).get_content()
-    html = message.get_body(preferencelist=("html",)).get_content()
-    return message, text, html
 
 
 def test_subscriber_mail_arrives_with_both_parts_language_and_unsubscribe(smtp_app,
@@ -81,7 +36,7 @@ def test_subscriber_mail_arrives_with_both_parts_language_and_unsubscribe(smtp_a
     envelope = smtp_server.envelopes[1]
     assert envelope.rcpt_tos == ["reader@example.com"]
     assert envelope.mail_from == "noreply@portal.example"
-    message, text, html = parts(envelope)
+    message, text, html = mail_parts(envelope)
     assert message["Subject"] == "Test message: Depot flooded"
     assert message["Content-Language"] == "en"
     assert '<html lang="en">' in html
@@ -99,7 +54,7 @@ def test_language_of_each_mail(smtp_app, smtp_server):
                {"title": "T", "body": "B"}, "ev:lang")
         db.session.commit()
         deliver_due()
-    by_to = {e.rcpt_tos[0]: parts(e) for e in smtp_server.envelopes}
+    by_to = {e.rcpt_tos[0]: mail_parts(e) for e in smtp_server.envelopes}
     assert by_to["hant@example.com"][0]["Content-Language"] == "zh-Hant"
     assert '<html lang="zh-Hant">' in by_to["hant@example.com"][2]
     assert by_to["hans@example.com"][0]["Content-Language"] == "zh-Hans"
