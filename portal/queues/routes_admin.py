@@ -6,10 +6,9 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
 from portal.extensions import db
-from portal.queues import admin, calendars
+from portal.queues import admin, calendars, lookups, routing
 from portal.queues.forms import (
     CalendarDayForm,
     CalendarForm,
@@ -21,15 +20,11 @@ from portal.queues.forms import (
 )
 from portal.queues.models import (
     BusinessCalendar,
-    CannedReply,
     EscalationKeyword,
-    Queue,
     RoutingRule,
-    SlaPolicy,
 )
 from portal.queues.routes_work import bp
 from portal.queues.signals import keywords as active_keywords
-from portal.staff.models import StaffUser
 from portal.staff.permissions import require_permission
 
 
@@ -38,8 +33,7 @@ def _int_or_none(value: str | None) -> int | None:
 
 
 def _queue_choices(empty: bool = True) -> list[tuple[str, str]]:
-    queues = db.session.scalars(select(Queue).order_by(Queue.position, Queue.id))
-    return ([("", "—")] if empty else []) + [(q.slug, q.slug) for q in queues]
+    return ([("", "—")] if empty else []) + [(q.slug, q.slug) for q in lookups.ordered_queues()]
 
 
 @bp.get("/queues/settings")
@@ -49,19 +43,8 @@ def settings():
     sla_form = SlaForm()
     sla_form.queue.choices = _queue_choices(False)
     return render_template(
-        "queues/settings.html",
-        queues=list(db.session.scalars(select(Queue).order_by(Queue.position, Queue.id))),
-        rules=list(db.session.scalars(select(RoutingRule).order_by(RoutingRule.position,
-                                                                   RoutingRule.id))),
-        policies=list(db.session.execute(select(SlaPolicy, Queue.slug).join(
-            Queue, Queue.id == SlaPolicy.queue_id).order_by(Queue.slug, SlaPolicy.priority))),
-        calendars=list(db.session.scalars(select(BusinessCalendar).order_by(
-            BusinessCalendar.name))),
-        missing=calendars.missing_years(),
-        keywords=list(db.session.scalars(select(EscalationKeyword).order_by(
-            EscalationKeyword.language, EscalationKeyword.keyword))),
-        builtin_keywords=active_keywords(),
-        canned=list(db.session.scalars(select(CannedReply).order_by(CannedReply.title))),
+        "queues/settings.html", **lookups.settings_overview(),
+        missing=calendars.missing_years(), builtin_keywords=active_keywords(),
         sla_form=sla_form, keyword_form=KeywordForm(), calendar_form=CalendarForm(
             data={"hours": calendars.hours_text(calendars.DEFAULT_HOURS)}))
 
@@ -73,12 +56,10 @@ def edit_queue(slug: str | None):
     """Create or edit a queue."""
     queue = None
     if slug:
-        queue = db.session.scalar(select(Queue).where(Queue.slug == slug)) or abort(404)
+        queue = routing.queue_by_slug(slug) or abort(404)
     form = QueueForm(obj=None)
-    form.calendar.choices = [("", "—")] + [(str(c.id), c.name) for c in db.session.scalars(
-        select(BusinessCalendar).order_by(BusinessCalendar.name))]
-    form.lead.choices = [("", "—")] + [(str(u.id), u.email) for u in db.session.scalars(
-        select(StaffUser).where(StaffUser.active.is_(True)).order_by(StaffUser.email))]
+    form.calendar.choices = [("", "—"), *lookups.calendar_choices()]
+    form.lead.choices = [("", "—"), *lookups.active_staff_choices()]
     if request.method == "GET" and queue is not None:
         form.slug.data, form.strategy.data = queue.slug, queue.strategy
         form.name_zh_hans.data = (queue.name or {}).get("zh_Hans", "")
@@ -170,7 +151,7 @@ def save_sla():
     """Create or update a queue's SLA policy for one priority."""
     form = SlaForm()
     form.queue.choices = _queue_choices(False)
-    queue = db.session.scalar(select(Queue).where(Queue.slug == (form.queue.data or "")))
+    queue = routing.queue_by_slug(form.queue.data)
     if not form.validate() or queue is None:
         flash(_("Check the SLA targets."), "error")
         return redirect(url_for(".settings"), 303)
@@ -215,8 +196,7 @@ def edit_canned(slug: str | None):
     """Create or edit a canned reply."""
     reply = None
     if slug:
-        reply = db.session.scalar(select(CannedReply).where(CannedReply.slug == slug)) \
-            or abort(404)
+        reply = lookups.canned_by_slug(slug) or abort(404)
     form = CannedForm()
     if request.method == "GET" and reply is not None:
         form.slug.data, form.title.data = reply.slug, reply.title

@@ -11,14 +11,12 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload, selectinload
 
 from portal.cases import services
 from portal.cases.clock import days_left
 from portal.db import utcnow
 from portal.extensions import db
-from portal.queues import assignment, routing, search, sla, workspace
+from portal.queues import assignment, lookups, routing, search, sla, workspace
 from portal.queues.admin import AdminError, split, yuan_to_fen
 from portal.queues.forms import (
     ApproveForm,
@@ -31,12 +29,7 @@ from portal.queues.forms import (
     TagForm,
 )
 from portal.queues.models import (
-    CannedReply,
-    CaseApproval,
-    CaseTag,
     CaseWork,
-    Queue,
-    RoutingDecision,
 )
 from portal.queues.routes_work import agent_choices, bp
 from portal.references import normalise_reference
@@ -50,12 +43,7 @@ def _case(reference: str, full: bool = False):
     if not full:
         case = services.by_reference(reference)
     else:  # the case page reads every collection: load them in a few round trips
-        from portal.cases.models import Case
-
-        case = db.session.scalar(select(Case).where(Case.reference == reference).options(
-            selectinload(Case.messages), selectinload(Case.events),
-            selectinload(Case.evidence), joinedload(Case.policy_version),
-            joinedload(Case.incident)))
+        case = lookups.case_with_collections(reference)
     if case is None:
         abort(404)
     return case
@@ -63,7 +51,7 @@ def _case(reference: str, full: bool = False):
 
 def _page(case, status: int = 200, revealed: dict | None = None, **forms):
     work = db.session.get(CaseWork, case.id)
-    queues = list(db.session.scalars(select(Queue).order_by(Queue.position, Queue.id)))
+    queues = lookups.ordered_queues()
     assign_form = forms.pop("assign_form", None) or AssignForm(
         data={"assignee": str(work.assignee_id) if work and work.assignee_id else ""})
     assign_form.assignee.choices = agent_choices(_("Back to the queue"))
@@ -72,8 +60,7 @@ def _page(case, status: int = 200, revealed: dict | None = None, **forms):
         "priority": str(work.priority) if work else "3"})
     move_form.queue.choices = [(q.slug, q.slug) for q in queues]
     reply_form = forms.pop("reply_form", None) or ReplyForm()
-    canned = list(db.session.scalars(select(CannedReply).where(CannedReply.active.is_(True))
-                                     .order_by(CannedReply.title)))
+    canned = lookups.active_canned()
     chosen = request.args.get("canned", "")
     if chosen and not reply_form.body.data:
         reply = next((c for c in canned if c.slug == chosen), None)
@@ -83,12 +70,7 @@ def _page(case, status: int = 200, revealed: dict | None = None, **forms):
     context = {
         "case": case, "work": work, "clocks": sla.clocks(work, now),
         "legal_days_left": days_left(case.legal_due_at, now),
-        "decisions": list(db.session.scalars(select(RoutingDecision).where(
-            RoutingDecision.case_id == case.id).order_by(RoutingDecision.id))),
-        "tags": list(db.session.scalars(select(CaseTag.tag).where(CaseTag.case_id == case.id)
-                                        .order_by(CaseTag.tag))),
-        "approvals": list(db.session.scalars(select(CaseApproval).where(
-            CaseApproval.case_id == case.id).order_by(CaseApproval.id))),
+        **lookups.case_page_lists(case.id),
         "canned": canned, "revealed": revealed, "stamp": search.time_formatter(),
         "masked": {"name": workspace.mask_name(case.customer_name),
                    "phone": workspace.mask_phone(case.phone_e164),
@@ -199,7 +181,7 @@ def move(reference: str):
     """Move to another queue and/or change the priority (the SLA targets follow)."""
     c = _case(reference)
     form = MoveForm()
-    form.queue.choices = [(q, q) for q in db.session.scalars(select(Queue.slug))]
+    form.queue.choices = [(q.slug, q.slug) for q in lookups.ordered_queues()]
     if not form.validate():
         return _page(c, 422, move_form=form)
     work = routing.ensure_work(c)
