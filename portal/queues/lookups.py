@@ -86,3 +86,25 @@ def case_page_lists(case_id: int) -> dict:
         "approvals": list(db.session.scalars(select(CaseApproval).where(
             CaseApproval.case_id == case_id).order_by(CaseApproval.id))),
     }
+
+
+def assignable_staff() -> list[StaffUser]:
+    """Active agents and supervisors, for assignment selects."""
+    return list(db.session.scalars(select(StaffUser).where(
+        StaffUser.role.in_(("agent", "supervisor")), StaffUser.active.is_(True))
+        .order_by(StaffUser.email)))
+
+
+def queue_ids_of(user_id: int) -> set[int]:
+    """The queues a staff member belongs to."""
+    from portal.queues.models import QueueMember
+
+    return set(db.session.scalars(select(QueueMember.queue_id).where(
+        QueueMember.user_id == user_id)))
+
+
+def incident_by_exact_reference(reference: str):
+    """The incident whose reference is exactly ``reference`` (as typed by staff)."""
+    from portal.incidents.models import Incident
+
+    return db.session.scalar(select(Incident).where(Incident.reference == reference))

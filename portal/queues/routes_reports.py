@@ -4,12 +4,9 @@ CSV export."""
 from __future__ import annotations
 
 from flask import Response, render_template, request, stream_with_context
-from sqlalchemy import select
 
 from portal.db import utcnow
-from portal.extensions import db
-from portal.queues import calendars, reports
-from portal.queues.models import Queue
+from portal.queues import calendars, reports, routing
 from portal.queues.routes_work import bp
 from portal.staff.permissions import require_permission
 
@@ -41,7 +38,8 @@ def sla_report():
 def cases_csv():
     """Every case with its queue side, as CSV (optionally one queue)."""
     slug = request.args.get("queue", "")[:40]
-    queue_id = db.session.scalar(select(Queue.id).where(Queue.slug == slug)) if slug else None
+    queue = routing.queue_by_slug(slug)
+    queue_id = queue.id if queue is not None else None
     stamp = utcnow().strftime("%Y%m%d")
     return Response(stream_with_context(reports.cases_csv(queue_id)), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="cases-{stamp}.csv"',

@@ -7,10 +7,9 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
 from portal.extensions import db
-from portal.queues import assignment, search, workspace
+from portal.queues import assignment, lookups, routing, search, workspace
 from portal.queues.admin import AdminError, yuan_to_fen
 from portal.queues.forms import (
     AvailabilityForm,
@@ -18,8 +17,7 @@ from portal.queues.forms import (
     StaffCaseForm,
     StandingOfferForm,
 )
-from portal.queues.models import AgentStatus, Queue, QueueMember
-from portal.staff.models import StaffUser
+from portal.queues.models import AgentStatus, Queue
 from portal.staff.permissions import has_permission, require_permission
 
 bp = Blueprint("queues", __name__, url_prefix="/staff")
@@ -27,7 +25,7 @@ bp = Blueprint("queues", __name__, url_prefix="/staff")
 
 def queue_or_404(slug: str) -> Queue:
     """The queue with this slug."""
-    queue = db.session.scalar(select(Queue).where(Queue.slug == slug[:40]))
+    queue = routing.queue_by_slug(slug[:40])
     if queue is None:
         abort(404)
     return queue
@@ -35,9 +33,7 @@ def queue_or_404(slug: str) -> Queue:
 
 def agent_choices(empty_label: str | None = None) -> list[tuple[str, str]]:
     """Agents and supervisors for assignment selects."""
-    users = db.session.scalars(select(StaffUser).where(
-        StaffUser.role.in_(("agent", "supervisor")), StaffUser.active.is_(True))
-        .order_by(StaffUser.email))
+    users = lookups.assignable_staff()
     choices = [("", empty_label)] if empty_label is not None else []
     return choices + [(str(u.id), u.name or u.email) for u in users]
 
@@ -63,8 +59,7 @@ def index():
     status = db.session.get(AgentStatus, current_user.id)
     form = AvailabilityForm(data={"available": bool(status and status.available),
                                   "capacity": status.capacity if status else None})
-    mine = set(db.session.scalars(select(QueueMember.queue_id).where(
-        QueueMember.user_id == current_user.id)))
+    mine = lookups.queue_ids_of(current_user.id)
     return render_template("queues/index.html", figures=figures, form=form, mine=mine,
                            status=status, count_text=search.count_text)
 
@@ -153,14 +148,12 @@ def bulk(slug: str):
 @require_permission("cases.supervise")
 def standing_offer(slug: str):
     """Offer every open delay claim of an incident its standing offer."""
-    from portal.incidents.models import Incident
 
     queue_or_404(slug)
     form = StandingOfferForm()
     incident = None
     if form.validate():
-        incident = db.session.scalar(select(Incident).where(
-            Incident.reference == form.incident.data.strip().upper()))
+        incident = lookups.incident_by_exact_reference(form.incident.data.strip().upper())
     if incident is None:
         flash(_("No incident with that reference."), "error")
         return redirect(url_for(".queue", slug=slug), 303)
