@@ -20,11 +20,10 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
 from portal.cases import evidence, lifecycle, policy_admin, services
 from portal.cases.forms import OfferForm, PaymentForm, StaffReplyForm, StateForm, parse_yuan
-from portal.cases.models import Case, CaseEvidence, EvidenceState, PolicyVersion
+from portal.cases.models import Case, CaseEvidence, EvidenceState
 from portal.cases.policy_form import PolicyForm, parse_rules, rules_text
 from portal.content import make_translated
 from portal.extensions import db
@@ -51,7 +50,7 @@ def _page(case: Case, **forms):
 @require_permission("cases.work")
 def index():
     """The 50 newest cases (the queues feature replaces this with real queues)."""
-    cases = db.session.scalars(select(Case).order_by(Case.id.desc()).limit(50)).all()
+    cases = services.newest_cases(50)
     return render_template("cases/staff/index.html", cases=cases)
 
 
@@ -193,7 +192,7 @@ def policy():
                 db.session.commit()
                 flash(_("Policy version published."), "success")
                 return redirect(url_for(".policy"), 303)
-    versions = db.session.scalars(select(PolicyVersion).order_by(PolicyVersion.id.desc())).all()
+    versions = policy_admin.all_versions()
     return render_template("cases/staff/policy.html", current=current, versions=versions,
                            rules=policy_admin.rules_of(current), form=form,
                            upcoming=policy_admin.upcoming_versions()), (

@@ -121,6 +121,11 @@ def find_open_duplicate(tracking_number: str | None, case_type: str,
         .order_by(Case.id).limit(1))
 
 
+def newest_cases(limit: int = 50) -> list[Case]:
+    """The newest cases, newest first."""
+    return list(db.session.scalars(select(Case).order_by(Case.id.desc()).limit(limit)))
+
+
 def by_reference(reference: str) -> Case | None:
     """The case with this (normalised) reference."""
     return db.session.scalar(select(Case).where(Case.reference == reference))
