@@ -128,3 +128,23 @@ def staff_dashboard(now: datetime | None = None) -> tuple[list[Incident], list[I
 def title_of(incident: Incident, language: str | None = None) -> str:
     """The title in the reader's language."""
     return resolve(incident.title, language).text
+
+
+def commanders() -> list:
+    """Active commanders and administrators, for the incident's commander select."""
+    from portal.staff.models import Role, StaffUser
+
+    return list(db.session.scalars(select(StaffUser).where(
+        StaffUser.role.in_([Role.COMMANDER, Role.ADMIN]), StaffUser.active.is_(True))
+        .order_by(StaffUser.email)))
+
+
+def authors_of(incident: Incident) -> dict:
+    """The staff who wrote the incident's updates and notes, by id (one query)."""
+    from portal.staff.models import StaffUser
+
+    ids = {u.author_id for u in incident.updates} | {n.author_id for n in incident.notes}
+    ids.discard(None)
+    if not ids:
+        return {}
+    return {u.id: u for u in db.session.scalars(select(StaffUser).where(StaffUser.id.in_(ids)))}

@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 from wtforms.fields import SelectChoice
 
 from portal.content import make_translated
@@ -27,7 +26,7 @@ from portal.incidents.forms import (
 )
 from portal.incidents.labels import ERROR_MESSAGES
 from portal.incidents.models import AreaKind, IncidentUpdate, UpdateTemplate
-from portal.staff.models import Role, StaffUser
+from portal.staff.models import Role
 from portal.staff.permissions import require_permission
 
 bp = Blueprint("incidents", __name__, url_prefix="/staff/incidents")
@@ -92,9 +91,7 @@ def _fill_translated(form, prefix: str, value: dict | None) -> None:
 
 
 def _commander_choices() -> list[SelectChoice]:
-    users = db.session.scalars(select(StaffUser).where(
-        StaffUser.role.in_([Role.COMMANDER, Role.ADMIN]), StaffUser.active.is_(True))
-        .order_by(StaffUser.email))
+    users = queries.commanders()
     return [SelectChoice(0, _("(none)"))] + [SelectChoice(u.id, u.name or u.email)
                                               for u in users]
 
@@ -128,7 +125,7 @@ def detail(reference: str):
         "incidents/staff/detail.html", incident=incident, note_form=NoteForm(),
         confirm_form=ConfirmForm(), reach=services.count_reach(incident),
         is_stale=stale.is_stale(incident), stale_minutes=stale.stale_minutes(incident.severity),
-        authors={u.id: u for u in db.session.scalars(select(StaffUser))})
+        authors=queries.authors_of(incident))
 
 
 @bp.get("/<reference>/preview")
