@@ -7,6 +7,9 @@ BIN := $(VENV)/bin
 export FLASK_APP := wsgi.py
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# Links in demo output, emails and SMS point at the address the portal is served on.
+PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
+export PUBLIC_BASE_URL
 
 .PHONY: run test install install-dev translations db demo worker lint bench-help clean
 
