@@ -8,8 +8,7 @@ export FLASK_APP := wsgi.py
 HOST ?= 127.0.0.1
 PORT ?= 5000
 # Links in demo output, emails and SMS point at the address the portal is served on.
-PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
-export PUBLIC_BASE_URL
+BASE_URL = PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://$(HOST):$(PORT)}
 
 .PHONY: run test install install-dev translations db demo worker lint bench-help clean
 
@@ -39,13 +38,13 @@ db: install
 	$(BIN)/flask db upgrade
 
 demo: db
-	$(BIN)/flask demo seed
+	$(BASE_URL) $(BIN)/flask demo seed
 
 # The embedded default: SQLite in instance/, mail and SMS written to instance/outbox,
 # background jobs in an embedded Celery worker (filesystem broker, no server needed).
 run: demo
 	@echo "Starting the background worker and the portal on http://$(HOST):$(PORT)/ (Ctrl-C stops both)"
-	@$(BIN)/python -m portal.embedded --host $(HOST) --port $(PORT)
+	@$(BASE_URL) $(BIN)/python -m portal.embedded --host $(HOST) --port $(PORT)
 
 worker: install
 	$(BIN)/celery -A portal.worker worker -B --loglevel=INFO
