@@ -1,18 +1,14 @@
 """In Chromium: a customer pastes three numbers (affected, not listed, malformed) into the
 look-up and reads one answer per number; axe-core finds no serious or critical violations
-on the look-up page. The screenshot goes to the printed folder (and docs/screenshots)."""
+on the look-up page. The screenshot goes to the printed folder."""
 
 from __future__ import annotations
-
-import shutil
-from pathlib import Path
 
 import pytest
 from conftest import axe_violations
 from test_parcels_support import S10, SF, csv_bytes, import_file, make_incident
 
 pytestmark = pytest.mark.browser
-DOCS_SHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "parcels-lookup.png"
 
 
 def test_paste_three_numbers_and_read_the_answers(app, browser, live_server, screenshot_dir,
@@ -42,8 +38,6 @@ def test_paste_three_numbers_and_read_the_answers(app, browser, live_server, scr
     assert "q=" in page.url  # a GET form: the answer can be bookmarked
     shot = screenshot_dir / "parcels-lookup.png"
     page.screenshot(path=str(shot), full_page=True)
-    DOCS_SHOT.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shot, DOCS_SHOT)
     # The incident link leads to the bulletin.
     page.locator(".parcel-affected a", has_text="Fire at the Shenzhen hub").click()
     assert f"/incidents/{ref}" in page.url

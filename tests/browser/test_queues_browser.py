@@ -1,11 +1,10 @@
 """In Chromium: an agent takes the next case from the queue, replies and resolves it; the
 customer opens the status page with the reference and the last 4 digits and reads the
-reply. Screenshots of the queue page and the case page go to the printed folder and to
-docs/screenshots; axe-core finds no serious or critical violations on the queue page."""
+reply. Screenshots of the queue page and the case page go to the printed folder;
+axe-core finds no serious or critical violations on the queue page."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from portal.staff.models import StaffUser
 from tests.test_queues_support import at, new_case, queue, rule
 
 pytestmark = pytest.mark.browser
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 REPLY = "We have refunded the freight of your parcel."
 
 
@@ -41,8 +39,6 @@ def _seed(app, staff_factory) -> list[str]:
 def _shot(page, screenshot_dir, name: str) -> None:
     shot = screenshot_dir / name
     page.screenshot(path=str(shot), full_page=True)
-    DOCS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shot, DOCS / name)
 
 
 def test_agent_takes_next_replies_resolves_and_customer_reads(app, browser, live_server,
