@@ -171,7 +171,6 @@ FEATURE_TASK_MODULES = (
     "portal.parcels.tasks",
     "portal.cases.tasks",
     "portal.queues.tasks",
-    "portal.hotline.tasks",
 )
 
 
