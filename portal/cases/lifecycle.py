@@ -46,6 +46,22 @@ class CaseError(ValueError):
         super().__init__(message or code)
         self.code = code
 
+    def explanation(self) -> str:
+        """The refusal in the reader's language, for staff pages."""
+        from flask_babel import gettext as _
+
+        messages = {
+            "closed": _("The case is closed."),
+            "no_offer": _("There is no offer on this case."),
+            "reason_required": _("Please give a reason."),
+            "not_accepted": _("The customer has not accepted the offer yet."),
+            "bad_state": _("That change is not allowed from the current state."),
+            "bad_amount": _("The amount is not valid."),
+            "not_closed": _("The case is not closed yet."),
+            "bad_score": _("The rating must be between 1 and 5."),
+        }
+        return messages.get(self.code, _("The action was refused."))
+
 
 ALLOWED = {
     CaseState.NEW: {CaseState.OPEN, CaseState.WAITING_CUSTOMER, CaseState.RESOLVED,

@@ -101,7 +101,7 @@ def offer(reference: str):
         lifecycle.offer(case, amount, current_user, form.reason.data)
     except lifecycle.CaseError as error:
         db.session.rollback()
-        form.amount.errors.append(_("The offer was not made: %(code)s", code=error.code))
+        form.amount.errors.append(error.explanation())
         return _page(case, offer_form=form), 409
     db.session.commit()
     return redirect(url_for(".case", reference=reference), 303)
@@ -122,7 +122,7 @@ def pay(reference: str):
                                  reference=form.reference.data)
     except lifecycle.CaseError as error:
         db.session.rollback()
-        form.reference.errors.append(_("The payment was not recorded: %(code)s", code=error.code))
+        form.reference.errors.append(error.explanation())
         return _page(case, payment_form=form), 409
     db.session.commit()
     return redirect(url_for(".case", reference=reference), 303)
