@@ -8,7 +8,10 @@ flag file names a point, dies there with ``os._exit``:
 - ``before_call``: after the row was leased, before the provider call;
 - ``after_accept``: after Twilio (Prism) accepted the message, before the outcome is
   recorded;
-- ``after_record``: right after the outcome was committed.
+- ``after_record``: right after the outcome was committed;
+- ``after_accept:N``: after Twilio accepted the N-th message of this worker, with the
+  outcomes of all N held in memory (outcomes are written in bulk, ``notifications.batch``)
+  and none written.
 
 Prism is stateless (it answers every list request with the same fixed example), so the
 adapter also keeps a ledger file of what "Twilio" accepted (a unique sid per accepted
@@ -69,7 +72,7 @@ def _worker_main() -> None:  # pragma: no cover - runs in the subprocess
 
     env = os.environ
     ledger = Path(env["CRASH_LEDGER"])
-    state = {"die_after_commit": False}
+    state = {"die_after_commit": False, "accepted": 0}
 
     def point() -> str:
         return env.get("CRASH_DIE_AT", "")
@@ -93,7 +96,8 @@ def _worker_main() -> None:  # pragma: no cover - runs in the subprocess
                                          "at": datetime.now(UTC).isoformat()}) + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
-            if point() == "after_accept":
+            state["accepted"] += 1
+            if point() == "after_accept" or point() == f"after_accept:{state['accepted']}":
                 die()
             if point() == "after_record":
                 state["die_after_commit"] = True
@@ -200,6 +204,31 @@ def _expire_leases() -> None:
     db.session.commit()
 
 
+def _subscribe(numbers: list[str], topic: str) -> None:
+    for number in numbers:
+        db.session.add(Subscription(
+            channel="sms", address=number, topic_type="incident", topic_key=topic,
+            language="zh_Hans", status="confirmed", unsubscribe_token=secrets.token_urlsafe(32)))
+    db.session.commit()
+
+
+def _assert_each_got_one(workers: Workers, recipients: list[str], reconciled_expected: list):
+    """Every recipient got exactly one message, each row holds the sid Twilio gave it, and
+    exactly ``reconciled_expected`` (accepted messages) were found by reconciliation."""
+    _wait(lambda: set(_statuses().values()) == {"sent"})
+    assert set(_statuses().values()) == {"sent"}, _statuses()
+    time.sleep(1.0)  # a duplicate would have gone out by now
+    accepted = workers.accepted()
+    assert sorted(a["to"] for a in accepted) == sorted(recipients)  # one each
+    rows = {r.recipient: r for r in db.session.scalars(select(OutboxMessage))}
+    assert {a["to"]: a["sid"] for a in accepted} == {
+        to: row.provider_id for to, row in rows.items()}
+    reconciled = db.session.scalars(select(DeliveryAttempt).where(
+        DeliveryAttempt.detail.like("found at the provider%"))).all()
+    assert sorted(rows[a["to"]].id for a in reconciled_expected) == sorted(
+        r.message_id for r in reconciled)
+
+
 def _wait(predicate, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -218,12 +247,7 @@ def test_worker_killed_before_the_call_after_twilio_accepted_and_after_recording
     celery = app.extensions["celery"]
     try:
         with app.app_context():
-            for number in RECIPIENTS:
-                db.session.add(Subscription(
-                    channel="sms", address=number, topic_type="incident", topic_key="IN-KILL",
-                    language="zh_Hans", status="confirmed",
-                    unsubscribe_token=secrets.token_urlsafe(32)))
-            db.session.commit()
+            _subscribe(RECIPIENTS, "IN-KILL")
 
             first, second, third, healthy = (
                 workers.spawn("before_call"), workers.spawn("after_accept"),
@@ -255,31 +279,53 @@ def test_worker_killed_before_the_call_after_twilio_accepted_and_after_recording
             assert statuses[accepted["to"]] == "sent"
             second_accepted = workers.accepted()[1]
             assert statuses[second_accepted["to"]] == "sent"  # recorded, then killed
-            # the next calls may have been accepted while the first outcome was being
-            # recorded (outcomes are written beside the next call): still leased
+            # every commit writes all the outcomes held, so whatever the worker had sent
+            # before that commit is recorded too; anything accepted after it (none with
+            # this small batch) would still be leased and reconciled below
             accepted_by_third = workers.accepted()
             for later in accepted_by_third[2:]:
-                assert statuses[later["to"]] == "sending"
+                assert statuses[later["to"]] in ("sent", "sending")
+            unrecorded = [a for a in accepted_by_third[2:] if statuses[a["to"]] == "sending"]
 
             # 4. a healthy worker finishes the rest
             _expire_leases()
             workers.go(healthy)
             celery.tasks["portal.recover_stuck_outbox"].apply_async()
-            assert _wait(lambda: set(_statuses().values()) == {"sent"}), _statuses()
-            time.sleep(1.0)  # a duplicate would have gone out by now
-
-            accepted = workers.accepted()
-            assert sorted(a["to"] for a in accepted) == sorted(RECIPIENTS)  # one each
-            rows = {r.recipient: r for r in db.session.scalars(select(OutboxMessage))}
-            assert {a["to"]: a["sid"] for a in accepted} == {
-                to: row.provider_id for to, row in rows.items()}
-            reconciled = db.session.scalars(select(DeliveryAttempt).where(
-                DeliveryAttempt.detail.like("found at the provider%"))).all()
             # reconciled, never resent: the one accepted before the second kill, and any
             # accepted but not yet recorded when the third worker died
-            expected = [accepted[0], *accepted[2:len(accepted_by_third)]]
-            assert sorted(rows[a["to"]].id for a in expected) == sorted(
-                r.message_id for r in reconciled)
+            _assert_each_got_one(workers, RECIPIENTS, [workers.accepted()[0], *unrecorded])
+    finally:
+        workers.stop_all()
+
+
+def test_worker_killed_with_several_outcomes_held_in_memory(make_app, prism_server,
+                                                             tmp_path):
+    """Outcomes are written in bulk: a worker that dies after Twilio accepted three
+    messages, before writing any outcome, leaves three leased rows; recovery finds all
+    three at Twilio (marked sent, not resent), and the rows never tried are sent once."""
+    _redis_or_skip()
+    app = make_app(CELERY_BROKER_URL=REDIS_URL, CELERY_ALWAYS_EAGER=False,
+                   OUTBOX_DISPATCH="celery", OUTBOX_BATCH_SIZE=10)
+    workers = Workers(tmp_path, app.config["SQLALCHEMY_DATABASE_URI"], prism_server)
+    celery = app.extensions["celery"]
+    recipients = [f"+8529123450{n}" for n in range(6)]
+    try:
+        with app.app_context():
+            _subscribe(recipients, "IN-MANY")
+            dying, healthy = workers.spawn("after_accept:3"), workers.spawn()
+            workers.go(dying)
+            notify_subscribers("test_message", "incident", "IN-MANY",
+                               {"title": "停运", "body": "上海转运中心暂停作业"}, "ev:many")
+            db.session.commit()
+            assert dying.wait(90) == KILLED
+            held = workers.accepted()
+            assert len(held) == 3
+            assert set(_statuses().values()) == {"sending"}  # nothing written, all leased
+
+            _expire_leases()
+            workers.go(healthy)
+            celery.tasks["portal.recover_stuck_outbox"].apply_async()
+            _assert_each_got_one(workers, recipients, held)  # the three held: reconciled
     finally:
         workers.stop_all()
 

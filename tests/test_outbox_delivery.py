@@ -247,7 +247,7 @@ def test_deliver_task_records_job_health(app, app_ctx, monkeypatch):
     db.session.rollback()  # end this session's snapshot: the task wrote in its own
     job = db.session.get(JobRun, "portal.deliver_outbox")
     assert job.runs == 1 and job.last_succeeded_at and job.failures == 0
-    monkeypatch.setattr(delivery, "lease_due", lambda n: (_ for _ in ()).throw(
+    monkeypatch.setattr(delivery, "lease_rows", lambda n: (_ for _ in ()).throw(
         RuntimeError("database gone")))
     app.config["CELERY_ALWAYS_EAGER"] = True
     with pytest.raises(RuntimeError):

@@ -30,20 +30,19 @@ so all workers together keep to the sender's throughput (``SMS_SEND_RATE``).
 from __future__ import annotations
 
 import logging
-import queue
 import random
-import threading
 import time
 from collections import Counter
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import select, update
 
 from portal.db import utcnow
 from portal.extensions import db
 from portal.notifications import throttle
 from portal.notifications.adapters import Outcome, ProviderResult, get_adapter
+from portal.notifications.batch import call_provider, deliver_rows
 from portal.notifications.models import (
     DeliveryAttempt,
     OutboxMessage,
@@ -65,34 +64,36 @@ def backoff_seconds(attempts: int, config: dict | None = None) -> float:
     return delay / 2 + random.uniform(0, delay / 2)
 
 
-def lease_due(batch_size: int) -> list[int]:
-    """Lease up to ``batch_size`` due rows and commit; return their ids."""
+def lease_rows(batch_size: int) -> list:
+    """Lease up to ``batch_size`` due rows and commit; return them (plain rows, oldest due
+    first), already ``sending``.
+
+    One ``UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING``; on PostgreSQL the inner
+    select takes ``FOR UPDATE SKIP LOCKED``, so workers leasing at once never wait for each
+    other nor take the same row; SQLite runs one writer at a time.
+    """
     now = utcnow()
     lease_until = now + timedelta(seconds=int(current_app.config["OUTBOX_LEASE_SECONDS"]))
-    due = (select(OutboxMessage.id)
-           .where(OutboxMessage.status == OutboxStatus.PENDING,
-                  OutboxMessage.next_attempt_at <= now)
-           .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+    table = OutboxMessage.__table__
+    due = (select(table.c.id)
+           .where(table.c.status == OutboxStatus.PENDING, table.c.next_attempt_at <= now)
+           .order_by(table.c.next_attempt_at, table.c.id)
            .limit(batch_size))
     if db.session.get_bind().dialect.name == "postgresql":
-        ids = list(db.session.scalars(due.with_for_update(skip_locked=True)))
-        if ids:
-            db.session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(
-                status=OutboxStatus.SENDING, lease_until=lease_until, leased_at=now,
-                updated_at=now))
-    else:
-        ids = []
-        for candidate in db.session.scalars(due).all():
-            result = db.session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == candidate,
-                       OutboxMessage.status == OutboxStatus.PENDING)
-                .values(status=OutboxStatus.SENDING, lease_until=lease_until, leased_at=now,
-                        updated_at=now))
-            if result.rowcount == 1:
-                ids.append(candidate)
+        due = due.with_for_update(skip_locked=True)
+    rows = db.session.execute(
+        update(table)
+        .where(table.c.id.in_(due), table.c.status == OutboxStatus.PENDING)
+        .values(status=OutboxStatus.SENDING, lease_until=lease_until, leased_at=now,
+                updated_at=now)
+        .returning(*table.c)).all()
     db.session.commit()
-    return ids
+    return sorted(rows, key=lambda row: (row.next_attempt_at, row.id))
+
+
+def lease_due(batch_size: int) -> list[int]:
+    """Lease up to ``batch_size`` due rows and commit; return their ids."""
+    return [row.id for row in lease_rows(batch_size)]
 
 
 def reconcile_before_resend(message: OutboxMessage) -> bool:
@@ -207,12 +208,7 @@ def deliver_one(message_id: int, adapters: dict) -> str:
     adapter = adapters.get(message.channel)
     if adapter is None:
         adapter = adapters[message.channel] = get_adapter(message.channel)
-    try:
-        result = adapter.send(message)
-    except Exception as error:
-        log.exception("adapter %s raised for outbox row %s", adapter.name, message.id)
-        result = ProviderResult(Outcome.RETRY, adapter.name, error_code="exception",
-                                detail=f"{type(error).__name__}: {error}"[:500])
+    result = call_provider(adapter, message)
     status = _record(message, result)
     db.session.commit()
     log.info("outbox row %s: %s", message.id, status,
@@ -234,17 +230,28 @@ def release(ids: list[int]) -> None:
 def deliver_due(batch_size: int | None = None) -> dict[str, int]:
     """Lease and send one batch of due rows; return counts per resulting status.
 
-    ``counts["leased"]`` is the number of rows taken; 0 means nothing was due.
+    ``counts["leased"]`` is the number of rows taken; 0 means nothing was due. With a
+    batched adapter for SMS (Twilio) the batch goes through ``batch.deliver_rows``
+    (outcomes written in bulk), otherwise row by row through ``deliver_one``.
     """
     batch_size = batch_size or int(current_app.config["OUTBOX_BATCH_SIZE"])
-    ids = lease_due(batch_size)
+    rows = lease_rows(batch_size)
     # a lease must never expire while its worker is still busy with the batch (slow
     # provider, send-rate waits): stop at 80% of it and give the rest back
     deadline = time.monotonic() + 0.8 * int(current_app.config["OUTBOX_LEASE_SECONDS"])
-    counts: Counter[str] = Counter(leased=len(ids))
+    counts: Counter[str] = Counter(leased=len(rows))
     adapters: dict = {}
-    if ids and _sms_pipelined(adapters):
-        return _deliver_pipelined(ids, adapters, deadline, counts)
+
+    def adapter_for(channel: str):
+        adapter = adapters.get(channel)
+        if adapter is None:
+            adapter = adapters[channel] = get_adapter(channel)
+        return adapter
+
+    if rows and _sms_batched(adapter_for):
+        deliver_rows(rows, adapter_for, deadline, counts, _take_send_token)
+        return dict(counts)
+    ids = [row.id for row in rows]
     done = 0
     try:
         for message_id in ids:
@@ -264,194 +271,12 @@ def deliver_due(batch_size: int | None = None) -> dict[str, int]:
     return dict(counts)
 
 
-# --- pipelined delivery (network adapters: Twilio) -------------------------------------------
-#
-# The provider call is the slow part of a send; recording its outcome costs a few database
-# round trips. For an adapter that declares ``pipelined = True`` the batch is sent by this
-# thread while a recorder thread (its own session) writes each outcome and commits, so the
-# two overlap; provider calls stay one at a time per worker (the same concurrency). The
-# guarantee is unchanged: a row stays leased until its outcome is committed, and a worker
-# that dies with outcomes not yet committed leaves leases that recovery reconciles.
-# Suppressions and ended subscriptions are read for the whole batch and read again at
-# least every ``OUTBOX_RECHECK_SECONDS`` (1 s), so a STOP or TD is honoured within a
-# second; Twilio refuses a number that texted STOP anyway (21610).
-
-
-def _sms_pipelined(adapters: dict) -> bool:
+def _sms_batched(adapter_for) -> bool:
+    """True when SMS goes through an adapter that wants batched delivery (Twilio)."""
     try:
-        adapter = adapters.get("sms") or adapters.setdefault("sms", get_adapter("sms"))
-    except Exception:
+        return bool(getattr(adapter_for("sms"), "batched", False))
+    except Exception:  # SMS not configured here: row by row, as every other channel
         return False
-    return bool(getattr(adapter, "pipelined", False))
-
-
-def _blocked_many(rows: list) -> dict[int, str]:
-    """Why each of ``rows`` must not be sent now (suppressed or unsubscribed)."""
-    from portal.notifications.services import suppressed_addresses
-
-    if not rows:
-        return {}
-    suppressed = suppressed_addresses({(r.channel, r.recipient) for r in rows})
-    sub_ids = {r.subscription_id for r in rows
-               if r.subscription_id and r.template != "subscription_confirm"}
-    ended = set(db.session.scalars(select(Subscription.id).where(
-        Subscription.id.in_(sub_ids), Subscription.status == SubscriptionStatus.UNSUBSCRIBED))
-    ) if sub_ids else set()
-    db.session.commit()  # end the read transaction (nothing else is pending here)
-    reasons = {}
-    for row in rows:
-        if (row.channel, row.recipient) in suppressed:
-            reasons[row.id] = "address on the suppression list"
-        elif row.subscription_id in ended and row.template != "subscription_confirm":
-            reasons[row.id] = "subscription ended before sending"
-    return reasons
-
-
-class _Recorder(threading.Thread):
-    """Writes outcomes in its own session; commits whatever has queued up (group commit)."""
-
-    def __init__(self, app):
-        super().__init__(name="outbox-recorder", daemon=True)
-        self.app = app
-        self.items: queue.Queue = queue.Queue()
-        self.statuses: Counter[str] = Counter()
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        with self.app.app_context():
-            try:
-                finished = False
-                while not finished:
-                    batch = [self.items.get()]
-                    while True:
-                        try:
-                            batch.append(self.items.get_nowait())
-                        except queue.Empty:
-                            break
-                    finished = None in batch
-                    self._apply_many([item for item in batch if item is not None])
-                    db.session.commit()
-            except BaseException as error:
-                self.error = error
-                log.exception("recording outbox outcomes failed")
-                db.session.rollback()
-            finally:
-                db.session.remove()
-
-    def _apply_many(self, items: list) -> None:
-        """The same transitions as ``_record``, as two executemany statements (cheap in
-        CPU: the sender thread shares the interpreter)."""
-        from portal.notifications.subscriptions import suppress
-
-        if not items:
-            return
-        table = OutboxMessage.__table__
-        ids = [item[0] for item in items]
-        current = {r.id: r for r in db.session.execute(
-            select(table.c.id, table.c.status, table.c.channel, table.c.recipient,
-                   table.c.provider, table.c.provider_id, table.c.provider_status,
-                   table.c.error_code, table.c.sent_at, table.c.next_attempt_at,
-                   table.c.attempts).where(table.c.id.in_(ids)))}
-        now = utcnow()
-        most = int(current_app.config["OUTBOX_MAX_ATTEMPTS"])
-        updates, attempts = [], []
-        for message_id, tries, result, reason in items:
-            row = current.get(message_id)
-            if row is None or row.status != OutboxStatus.SENDING:
-                self.statuses["skipped"] += 1
-                continue
-            values = {"b_id": message_id, "status": row.status, "lease_until": None,
-                      "attempts": row.attempts, "provider": row.provider,
-                      "provider_id": row.provider_id, "provider_status": row.provider_status,
-                      "error_code": row.error_code, "last_error": reason,
-                      "sent_at": row.sent_at, "next_attempt_at": row.next_attempt_at,
-                      "updated_at": now}
-            if reason is not None:
-                values["status"] = OutboxStatus.SUPPRESSED
-            else:
-                values.update(attempts=tries, provider=result.provider,
-                              error_code=result.error_code, last_error=result.detail)
-                attempts.append({"message_id": message_id, "at": now,
-                                 "outcome": str(result.outcome),
-                                 "error_code": result.error_code, "detail": result.detail,
-                                 "provider_id": result.provider_id,
-                                 "meta": {"attempt": tries, "provider": result.provider}})
-                if result.outcome == Outcome.SENT:
-                    values.update(status=OutboxStatus.SENT, provider_id=result.provider_id,
-                                  provider_status=result.provider_status, sent_at=now)
-                elif result.outcome == Outcome.SUPPRESSED:
-                    values["status"] = OutboxStatus.SUPPRESSED
-                    suppress(row.channel, row.recipient, f"provider:{result.error_code}")
-                elif result.outcome == Outcome.RETRY and tries < most:
-                    values.update(status=OutboxStatus.PENDING, next_attempt_at=now + timedelta(
-                        seconds=backoff_seconds(tries)))
-                else:
-                    values["status"] = OutboxStatus.FAILED
-            self.statuses[str(values["status"])] += 1
-            updates.append(values)
-        if updates:
-            columns = [key for key in updates[0] if key != "b_id"]
-            statement = (update(table).where(table.c.id == bindparam("b_id"))
-                         .values({key: bindparam(key) for key in columns}))
-            db.session.connection().execute(statement, updates)
-        if attempts:
-            db.session.connection().execute(insert(DeliveryAttempt.__table__), attempts)
-
-
-def _deliver_pipelined(ids: list[int], adapters: dict, deadline: float,
-                       counts: Counter) -> dict[str, int]:
-    config = current_app.config
-    recheck = float(config.get("OUTBOX_RECHECK_SECONDS", 1.0))
-    # plain rows (not ORM objects): the recorder's session owns the outbox rows
-    rows = {r.id: r for r in db.session.execute(
-        select(OutboxMessage.__table__).where(OutboxMessage.id.in_(ids)))}
-    db.session.commit()  # end the read transaction (nothing is pending: lease_due committed)
-    recorder = _Recorder(current_app._get_current_object())
-    recorder.start()
-    done, blocked, checked_at = 0, {}, -1e9
-    try:
-        for index, message_id in enumerate(ids):
-            message = rows.get(message_id)
-            if time.monotonic() > deadline:
-                break
-            if recorder.error is not None:
-                raise RuntimeError("outcomes cannot be recorded") from recorder.error
-            if message is None or message.status != OutboxStatus.SENDING:
-                counts["skipped"] += 1
-                done = index + 1
-                continue
-            if time.monotonic() - checked_at > recheck:
-                blocked = _blocked_many([rows[i] for i in ids[index:] if i in rows])
-                checked_at = time.monotonic()
-            if message_id in blocked:
-                recorder.items.put((message_id, None, None, blocked[message_id]))
-                done = index + 1
-                continue
-            if message.channel == "sms" and not _take_send_token():
-                break
-            adapter = adapters.get(message.channel) or adapters.setdefault(
-                message.channel, get_adapter(message.channel))
-            done = index + 1  # from here the row counts as in flight
-            try:
-                result = adapter.send(message)
-            except Exception as error:
-                log.exception("adapter %s raised for outbox row %s", adapter.name, message_id)
-                result = ProviderResult(Outcome.RETRY, adapter.name, error_code="exception",
-                                        detail=f"{type(error).__name__}: {error}"[:500])
-            recorder.items.put((message_id, (message.attempts or 0) + 1, result, None))
-    finally:
-        recorder.items.put(None)
-        recorder.join()
-        if done < len(ids):  # stopped early (deadline, rate, error): untried rows go back
-            try:
-                release(ids[done:])
-                counts["released"] += len(ids) - done
-            except Exception:
-                log.exception("could not release leased outbox rows")
-    counts.update(recorder.statuses)
-    if recorder.error is not None:
-        raise RuntimeError("outcomes cannot be recorded") from recorder.error
-    return dict(counts)
 
 
 def recover_stuck() -> int:

@@ -88,7 +88,7 @@ class TwilioSmsAdapter(SmsAdapter):
     """Creates one Twilio Message per outbox row."""
 
     name = "twilio"
-    pipelined = True  # network-bound: outcomes are recorded while the next call runs
+    batched = True  # network-bound: outcomes are written in bulk (notifications.batch)
 
     def __init__(self, config: dict):
         """Build the SDK client once per adapter."""
