@@ -214,40 +214,74 @@ def test_undo_restores_the_previous_state_latest_first(app, tmp_path):
     assert parcels(app) == {}
 
 
-def test_same_results_with_copy_and_portable_paths(app, tmp_path):
-    """On PostgreSQL the COPY path and batched executemany give identical parcels,
-    counts and rejects (on SQLite both settings take the executemany path)."""
+@pytest.mark.parametrize("repeated", [False, True])
+def test_same_results_with_direct_copy_and_portable_paths(app, tmp_path, repeated):
+    """The first-import shortcut (rows straight into affected_parcel), the staging table
+    filled by COPY and batched executemany give identical parcels, counts and rejects. A
+    file repeating a number makes the shortcut give up and merge through staging (the
+    later line wins, the earlier is rejected), with the same result."""
     rows = [[f"SF{n:013d}", ["delayed", "held", "lost"][n % 3], f"2026-03-{n % 28 + 1:02d}",
              f"1380000{n:04d}", "", f"hub {n % 7}", "2026-03-01 08:00", "上海"]
             for n in range(3000)]
     rows += [["bad number", "", "", "", "", "", "", ""], [SF, "weird", "", "", "", "", "", ""]]
-    path = write(tmp_path, "big.csv", csv_bytes(rows + rows[:5], HEADER_ZH))
+    extra = rows[:5] if repeated else []
+    path = write(tmp_path, "big.csv", csv_bytes(rows + extra, HEADER_ZH))
     results = []
-    for bulk in ("auto", "portable"):
+    for bulk, direct in (("auto", True), ("auto", False), ("portable", False)):
         app.config["PARCEL_IMPORT_BULK"] = bulk
+        app.config["PARCEL_IMPORT_DIRECT"] = direct
         ref = make_incident(app)
         batch = import_file(app, ref, path)
         counts = {k: batch[k] for k in ("inserted", "updated", "unchanged", "rejected",
                                         "total_rows")}
         stored = {n: {k: v for k, v in p.items()
-                      if k not in ("incident_id", "created_batch_id", "batch_id")}
+                      if k not in ("id", "incident_id", "created_batch_id", "batch_id",
+                                   "created_at", "updated_at")}
                   for n, p in parcels(app, ref).items()}
         results.append((counts, stored, [(r["line"], r["reason"]) for r in rejects(batch)]))
-    assert results[0] == results[1]
-    assert results[0][0]["inserted"] == 3000 and results[0][0]["rejected"] == 7
+    assert results[0] == results[1] == results[2]
+    assert results[0][0]["inserted"] == 3000
+    assert results[0][0]["rejected"] == (7 if repeated else 2)
+    assert results[0][1][f"SF{2:013d}"]["situation"] == "lost"
 
 
-def test_copy_path_is_used_on_postgresql(app, tmp_path, monkeypatch):
+def test_copy_is_used_on_postgresql(app, tmp_path, monkeypatch):
+    """PostgreSQL loads with COPY: straight into the table for an incident's first import,
+    into the staging table when there is something to merge with."""
     from portal.parcels.importer import staging
 
     used = []
+    direct, staged = staging.load_direct, staging._copy
+    monkeypatch.setattr(staging, "load_direct", lambda *a: used.append("direct") or direct(*a))
     monkeypatch.setattr(staging, "_copy", lambda conn, rows: used.append("copy") or
-                        staging._executemany(conn, rows))
-    monkeypatch.setattr(staging, "_executemany", staging._executemany)
-    import_file(app, make_incident(app), write(tmp_path, "a.csv", csv_bytes(ROWS, HEADER_ZH)))
+                        staged(conn, rows))
+    ref = make_incident(app)
+    path = write(tmp_path, "a.csv", csv_bytes(ROWS, HEADER_ZH))
+    first = import_file(app, ref, path)
+    again = import_file(app, ref, path)
+    assert (first["inserted"], again["unchanged"]) == (3, 3)
     with app.app_context():
         postgres = db.engine.dialect.name == "postgresql"
-    assert used == (["copy"] if postgres else [])
+    assert used == (["direct", "copy"] if postgres else ["direct"])
+
+
+def test_the_api_push_falls_back_when_a_number_repeats(app):
+    """An API push of a new incident's first list with a repeated number: the later item
+    wins, the earlier one is rejected as a duplicate, nothing is half-written."""
+    from portal.parcels import services
+
+    ref = make_incident(app)
+    with app.app_context():
+        incident = services.find_incident(ref)
+        batch = services.import_items(incident, [
+            {"tracking_number": SF, "situation": "delayed"},
+            {"tracking_number": JT, "situation": "held"},
+            {"tracking_number": SF, "situation": "lost"}])
+        db.session.commit()
+        counts = (batch.inserted, batch.rejected, batch.total_rows)
+    assert counts == (2, 1, 3)
+    stored = parcels(app, ref)
+    assert stored[SF]["situation"] == "lost" and stored[JT]["situation"] == "held"
 
 
 def test_cli_import_with_progress_and_undo(app, runner, tmp_path):

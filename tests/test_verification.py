@@ -12,7 +12,7 @@ import pytest
 from portal.db import utcnow
 from portal.extensions import db
 from portal.models import VerificationLock
-from portal.verification import check, is_locked, last_four, phone_tail_digest
+from portal.verification import TailDigester, check, is_locked, last_four, phone_tail_digest
 
 PHONE = "+8613800138000"
 CONTEXT = "SF1234567890"
@@ -46,6 +46,19 @@ def test_digest_is_a_keyed_hmac_bound_to_context(app_ctx):
     # Equal digits on two records do not look equal.
     assert phone_tail_digest(PHONE, "SF0000000001") != value
     assert phone_tail_digest("123", CONTEXT) is None
+
+
+@pytest.mark.parametrize("key", ["", "short-key", "k" * 64, "a-key-longer-than-a-block-" * 5])
+def test_the_bulk_digester_gives_the_same_digests(app_ctx, key):
+    """``TailDigester`` (bulk imports) equals ``phone_tail_digest`` for every key length
+    (derived, shorter than, equal to and longer than SHA-256's block) and every spelling."""
+    app_ctx.config["VERIFICATION_KEY"] = key
+    digester = TailDigester()
+    phones = [PHONE, "13800138000", "8000", "+86 138-0013-8000", "８０００", "138 0013 8000 ",
+              "123", "", "abc", "0000", "1234567890123456789"]
+    for phone in phones:
+        for context in (CONTEXT, "SF0000000001", "运单"):
+            assert digester(phone, context) == phone_tail_digest(phone, context), phone
 
 
 def test_digest_changes_with_the_key(app_ctx):

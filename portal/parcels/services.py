@@ -175,12 +175,20 @@ def execute(batch: ParcelImport, on_progress: importer.ProgressFn | None = None)
         reader = open_reader(batch.stored_path, batch.file_format)
     except (ReadError, OSError) as error:
         raise ParcelError("unreadable") from error
+    readers = [reader]
+
+    def again():
+        readers.append(open_reader(batch.stored_path, batch.file_format))
+        return readers[-1].rows()
+
     try:
         columns, ignored = map_headers(list(reader.headers))
-        source = importer.Source(reader.rows(), columns, reader.progress, ignored)
+        source = importer.Source(reader.rows(), columns, lambda: readers[-1].progress(),
+                                 ignored, again)
         return _run(batch, source, on_progress)
     finally:
-        reader.close()
+        for opened in readers:
+            opened.close()
 
 
 def _run(batch: ParcelImport, source: importer.Source,
@@ -214,9 +222,11 @@ def import_items(incident: Incident, items: Iterable[dict], mode: str = ImportMo
     keys = {key for item in items if isinstance(item, dict) for key in item}
     columns, _ignored = map_headers(sorted(keys))
     by_key = {name: sorted(keys)[index] for name, index in columns.items()}
-    rows = ((index, item if isinstance(item, dict) else {})
-            for index, item in enumerate(items, start=1))
-    return _run(batch, importer.Source(rows, by_key), None)
+    def rows():
+        return ((index, item if isinstance(item, dict) else {})
+                for index, item in enumerate(items, start=1))
+
+    return _run(batch, importer.Source(rows(), by_key, again=rows), None)
 
 
 def mark_failed(batch_id: int, code: str, detail: str = "") -> None:

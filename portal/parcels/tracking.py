@@ -75,6 +75,8 @@ class Checked:
 
 def normalise(raw: str | None) -> str:
     """Return ``raw`` as a bare upper-case tracking number (may still be invalid)."""
+    if raw and raw.isascii() and raw.isalnum():
+        return raw.upper()  # already bare: NFKC and the dropped characters change nothing
     text = unicodedata.normalize("NFKC", raw or "")
     return _DROP.sub("", text).upper()
 

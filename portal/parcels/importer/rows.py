@@ -16,7 +16,7 @@ from flask_babel import lazy_gettext as _l
 
 from portal.parcels import tracking
 from portal.parcels.models import Situation
-from portal.verification import phone_tail_digest
+from portal.verification import TailDigester
 
 #: Staging columns, in order (``line`` first).
 STAGE_COLUMNS = (
@@ -99,6 +99,11 @@ def parse_date(value) -> date | None:
     text = _text(value)
     if not text:
         return None
+    if len(text) == 10 and text[4] == "-" and text[7] == "-" and text.isascii():
+        try:  # the common YYYY-MM-DD, parsed in C; anything odd takes the general path
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
     match = _DATE.fullmatch(text) or _DATE.match(text) or _COMPACT_DATE.fullmatch(text)
     try:
         if not match:
@@ -141,18 +146,13 @@ def parse_time(value, zone: ZoneInfo) -> datetime | None:
     return moment.astimezone(UTC)
 
 
-def _digest(value, number: str, which: str) -> str | None:
-    text = _text(value)
-    if not text:
-        return None
-    digest = phone_tail_digest(text, number)
-    if digest is None:
-        raise RowError(reason("phone", which=which, value=repr(text[:4] + "…")))
-    return digest
-
-
 class RowCleaner:
-    """Clean rows whose cells are at known column indexes (or dict keys for the API)."""
+    """Clean rows whose cells are at known column indexes (or dict keys for the API).
+
+    The hot path of an import (once per row): column positions are resolved once, dict
+    rows (the API) are turned into lists in the same order, and the phone digests use the
+    foundation's ``TailDigester`` (same digests as ``phone_tail_digest``).
+    """
 
     def __init__(self, columns: dict[str, int | str]):
         """``columns`` maps canonical names to a cell index (files) or key (API objects)."""
@@ -161,43 +161,93 @@ class RowCleaner:
         self.patterns = tracking.patterns()
         self.recipient_label = str(_l("recipient's"))
         self.sender_label = str(_l("sender's"))
+        self._digest = TailDigester()
+        self._situations: dict[str, str | None] = {}
+        # Dict rows become lists in the order of ``_keys``; file rows keep their indexes.
+        self._keys = [where for where in columns.values() if not isinstance(where, int)]
+        slots = {key: index for index, key in enumerate(self._keys)}
+        self._pos = {name: (where if isinstance(where, int) else slots[where])
+                     for name, where in columns.items()}
+        self._width = max(self._pos.values(), default=-1) + 1
+        self._texts = [(self._pos.get(name), limit) for name, limit in TEXT_LIMITS.items()]
+        self._number_at = self._pos.get("tracking_number")
+
+    def _cells(self, cells) -> list:
+        if isinstance(cells, dict):
+            return [cells.get(key) for key in self._keys]
+        if len(cells) < self._width:
+            return [*cells, *([None] * (self._width - len(cells)))]
+        return cells
 
     def _get(self, cells, name: str):
-        where = self.columns.get(name)
-        if where is None:
-            return None
-        if isinstance(cells, dict):
-            return cells.get(where)
-        return cells[where] if where < len(cells) else None
+        where = self._pos.get(name)
+        return None if where is None else self._cells(cells)[where]
 
     def raw_number(self, cells) -> str:
         """The tracking number cell as typed (for the rejected-rows report)."""
         return _text(self._get(cells, "tracking_number"))[:60]
 
+    def _situation(self, value) -> str | None:
+        # Files repeat a handful of words: remember each spelling's answer (errors too).
+        if not isinstance(value, str):
+            return parse_situation(value)
+        found = self._situations.get(value, _UNSEEN)
+        if found is _UNSEEN:
+            try:
+                found = parse_situation(value)
+            except RowError as error:
+                found = error
+            if len(self._situations) < 1000:
+                self._situations[value] = found
+        if isinstance(found, RowError):
+            raise RowError(found.reason)
+        return found
+
+    def _phone(self, value, number: str, which: str) -> str | None:
+        if value is None:
+            return None
+        text = value if isinstance(value, str) else str(value)
+        if not (text.isascii() and text.isdigit()):
+            text = _text(text)
+            if not text:
+                return None
+        digest = self._digest(text, number)
+        if digest is None:
+            raise RowError(reason("phone", which=which, value=repr(text[:4] + "…")))
+        return digest
+
     def clean(self, line: int, cells) -> tuple:
         """Return the staging tuple for a row, or raise ``RowError``."""
-        raw = self._get(cells, "tracking_number")
-        if raw is None or not _text(raw):
+        cells = self._cells(cells)
+        raw = cells[self._number_at] if self._number_at is not None else None
+        text = _text(raw)
+        if not text:
             raise RowError(reason("missing"))
-        checked = tracking.check_normalised(tracking.normalise(_text(raw)), str(raw),
-                                            self.patterns)
+        checked = tracking.check_normalised(tracking.normalise(text), str(raw), self.patterns)
         if not checked.ok:
             raise RowError(checked.message)
         number = checked.number
-        values = {}
-        for name, limit in TEXT_LIMITS.items():
-            text = _text(self._get(cells, name))
-            values[name] = text[:limit] or None
-        if values["carrier"] is None:
-            values["carrier"] = checked.carrier
+        carrier, service_line, origin_province, origin_city, destination_province, \
+            destination_city, last_location = [
+                (_text(cells[where])[:limit] or None) if where is not None else None
+                for where, limit in self._texts]
+        pos = self._pos.get
+        at = pos("situation")
+        situation = self._situation(cells[at]) if at is not None else None
+        at = pos("expected_delivery")
+        expected = parse_date(cells[at]) if at is not None else None
+        at = pos("last_seen_at")
+        seen = parse_time(cells[at], self.zone) if at is not None else None
+        at = pos("recipient_phone")
+        recipient = self._phone(cells[at], number, self.recipient_label) \
+            if at is not None else None
+        at = pos("sender_phone")
+        sender = self._phone(cells[at], number, self.sender_label) if at is not None else None
         return (
-            line, number, values["carrier"], values["service_line"],
-            parse_situation(self._get(cells, "situation")),
-            values["origin_province"], values["origin_city"],
-            values["destination_province"], values["destination_city"],
-            parse_date(self._get(cells, "expected_delivery")),
-            values["last_location"],
-            parse_time(self._get(cells, "last_seen_at"), self.zone),
-            _digest(self._get(cells, "recipient_phone"), number, self.recipient_label),
-            _digest(self._get(cells, "sender_phone"), number, self.sender_label),
+            line, number, carrier or checked.carrier, service_line, situation,
+            origin_province, origin_city, destination_province, destination_city, expected,
+            last_location, seen, recipient, sender,
         )
+
+
+_UNSEEN = object()

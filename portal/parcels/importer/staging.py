@@ -4,6 +4,11 @@ PostgreSQL: a ``TEMP`` table dropped at commit, filled with ``COPY ... FROM STDI
 (psycopg's streaming copy, so the parsing in Python and the loading in the server overlap).
 SQLite: a ``TEMP`` table filled with batched ``executemany``. Both take rows from an
 iterator and never hold more than one batch in memory.
+
+``load_direct`` is the first-import shortcut: when the incident has no parcel yet, there is
+nothing to merge with, so the rows go straight into ``affected_parcel`` (the same COPY or
+executemany, with the batch's constant columns added) and the server's index and
+constraint work overlaps the cleaning in Python instead of following it.
 """
 
 from __future__ import annotations
@@ -66,6 +71,49 @@ def _copy(conn: Connection, rows: Iterable[tuple]) -> int:
     return count
 
 
+DIRECT_COLUMNS = ("incident_id", *STAGE_COLUMNS[1:], "active", "created_batch_id",
+                  "batch_id", "created_at", "updated_at")
+
+
+def load_direct(conn: Connection, rows: Iterable[tuple], incident_id: int, batch_id: int,
+                now: datetime) -> int:
+    """Stream staging tuples straight into ``affected_parcel`` as new parcels of the batch.
+
+    Only for an incident without parcels; a number seen twice raises the unique index's
+    ``IntegrityError`` (the caller then takes the staging path). Returns the rows written.
+    """
+    columns = ", ".join(DIRECT_COLUMNS)
+    if is_postgres(conn):
+        raw = conn.connection.driver_connection
+        count = 0
+        with raw.cursor() as cursor, cursor.copy(
+                f"COPY affected_parcel ({columns}) FROM STDIN") as copy:
+            write = copy.write_row
+            for row in rows:
+                write((incident_id, *row[1:], True, batch_id, batch_id, now, now))
+                count += 1
+        return count
+    stamp = _sqlite_value(now)
+    tail = (1, batch_id, batch_id, stamp, stamp)
+    statement = (f"INSERT INTO affected_parcel ({columns}) "  # noqa: S608
+                 f"VALUES ({', '.join('?' for _ in DIRECT_COLUMNS)})")
+    return _batched(conn, statement, ((incident_id, *row[1:], *tail)
+                                      for row in _sqlite_rows(rows)))
+
+
+def _batched(conn: Connection, statement: str, rows: Iterable[tuple]) -> int:
+    cursor = conn.connection.driver_connection.cursor()
+    count = 0
+    iterator = iter(rows)
+    try:
+        while batch := list(islice(iterator, BATCH_ROWS)):
+            cursor.executemany(statement, batch)
+            count += len(batch)
+    finally:
+        cursor.close()
+    return count
+
+
 def _sqlite_value(value):
     # The same text forms SQLAlchemy stores for Date and (naive UTC) DateTime on SQLite,
     # so staged values compare equal to stored ones.
@@ -76,25 +124,28 @@ def _sqlite_value(value):
     return value
 
 
+_DAY = STAGE_COLUMNS.index("expected_delivery")
+_SEEN = STAGE_COLUMNS.index("last_seen_at")
+
+
 def _sqlite_rows(rows: Iterable[tuple]) -> Iterator[tuple]:
+    # Only the date and the time need converting (``_sqlite_value``); a slice is cheaper
+    # than a call per value on the hot path.
     for row in rows:
-        yield tuple(_sqlite_value(v) for v in row)
+        day, seen = row[_DAY], row[_SEEN]
+        if day is None and seen is None:
+            yield row
+            continue
+        yield (*row[:_DAY], None if day is None else day.isoformat(), *row[_DAY + 1:_SEEN],
+               None if seen is None else seen.astimezone(UTC).replace(tzinfo=None)
+               .isoformat(" ", "microseconds"), *row[_SEEN + 1:])
 
 
 def _executemany(conn: Connection, rows: Iterable[tuple]) -> int:
     mark = "%s" if is_postgres(conn) else "?"
     statement = (f"INSERT INTO {TABLE} ({', '.join(STAGE_COLUMNS)}) "  # noqa: S608
                  f"VALUES ({', '.join(mark for _ in STAGE_COLUMNS)})")
-    cursor = conn.connection.driver_connection.cursor()
-    count = 0
-    iterator = iter(rows) if is_postgres(conn) else _sqlite_rows(rows)
-    try:
-        while batch := list(islice(iterator, BATCH_ROWS)):
-            cursor.executemany(statement, batch)
-            count += len(batch)
-    finally:
-        cursor.close()
-    return count
+    return _batched(conn, statement, rows if is_postgres(conn) else _sqlite_rows(rows))
 
 
 def index_numbers(conn: Connection) -> None:
