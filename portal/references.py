@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 import secrets
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, text
 
+from portal.db import UTCDateTime, utcnow
 from portal.extensions import db
-from portal.models import PublicReference
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTWXYZ"
 GROUP = 4
@@ -33,17 +33,25 @@ def _random_code(kind: str) -> str:
     return "-".join([prefix, *groups])
 
 
+# Plain SQL understood by PostgreSQL and SQLite (>= 3.24); the dialect-specific insert()
+# constructs with on_conflict_do_nothing() are not cacheable and would be compiled anew on
+# every call.
+_INSERT = text("INSERT INTO public_reference (kind, code, created_at) "
+               "VALUES (:kind, :code, :created_at) ON CONFLICT DO NOTHING"
+               ).bindparams(bindparam("created_at", type_=UTCDateTime))
+
+
 def new_reference(kind: str, attempts: int = 20) -> str:
-    """Issue a fresh reference of ``kind`` and record it in the caller's transaction."""
+    """Issue a fresh reference of ``kind`` and record it in the caller's transaction.
+
+    One ``INSERT ... ON CONFLICT DO NOTHING`` per attempt: a code already taken (by this
+    or a concurrent transaction) inserts nothing and another code is drawn, without a
+    savepoint or an exception."""
     for _ in range(attempts):
         code = _random_code(kind)
-        try:
-            with db.session.begin_nested():
-                db.session.add(PublicReference(kind=kind, code=code))
-                db.session.flush()
-        except IntegrityError:
-            continue
-        return code
+        values = {"kind": kind, "code": code, "created_at": utcnow()}
+        if db.session.execute(_INSERT, values).rowcount == 1:
+            return code
     raise ReferenceSpaceExhausted(f"no free {kind} reference after {attempts} attempts")
 
 

@@ -78,11 +78,14 @@ def _submission(form: ClaimForm, token: str, files) -> services.Submission:
         evidence=files)
 
 
-def _accept_files(form, field, token: str | None) -> tuple[list, list[str]]:
-    """Accept the uploaded files; refused ones become messages next to the field."""
+def _accept_files(form, field, token: str | None,
+                  has_drafts: bool = True) -> tuple[list, list[str]]:
+    """Accept the uploaded files; refused ones become messages next to the field.
+
+    ``has_drafts``: False when no files are known to be kept under the token."""
     accepted, problems = [], []
     uploads = uploads_from(field.data)
-    already = len(services.draft_evidence(token)) if token and uploads else 0
+    already = len(services.draft_evidence(token)) if token and uploads and has_drafts else 0
     limit = int(current_app.config.get("CASES_EVIDENCE_MAX_FILES", 5))
     for upload in uploads:
         if already + len(accepted) >= limit:
@@ -105,17 +108,17 @@ def new():
     token = (form.submission_token.data or "")[:64] or services.new_submission_token()
     form.submission_token.data = token
     begin_write(db.session)
-    earlier = services.find_submission(token)
+    earlier, has_drafts = services.token_state(token)
     if earlier is not None:
         return _after_submit(earlier)
     valid = form.validate()
-    files, problems = _accept_files(form, form.evidence, token)
+    files, problems = _accept_files(form, form.evidence, token, has_drafts)
     form.evidence.errors = list(form.evidence.errors) + problems
     if valid and form.phone_e164 and request.form.get("action") != "estimate" and not problems:
         if not hit("RATELIMIT_CASE_PHONE", "case-phone", form.phone_e164):
             form.phone.errors.append(_("Too many cases from this phone number today. Please call our hotline."))  # noqa: E501
         else:
-            return _file(form, token, files)
+            return _file(form, token, files, has_drafts)
     services.keep_draft_evidence(token, files)
     db.session.commit()
     tasks.enqueue_pending([f.id for f in files])
@@ -158,9 +161,11 @@ def blank_form(tracking: str, case_type: str | None):
             .replace(_SENTINELS[2], str(escape(tracking[:60]))))
 
 
-def _file(form: ClaimForm, token: str, files):
+def _file(form: ClaimForm, token: str, files, has_drafts: bool = True):
     try:
-        result = services.submit(_submission(form, token, files), replay_checked=True)
+        submission = _submission(form, token, files)
+        submission.has_drafts = has_drafts
+        result = services.submit(submission, replay_checked=True)
         pending = [row.id for row in files if row.state == "pending"]
         reference, appended = result.case.reference, result.appended
         db.session.commit()

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import literal_column, select, union_all
 
 from portal.cases import notices
 from portal.cases.clock import clock_for
@@ -71,6 +71,9 @@ class Submission:
     consent: bool = False
     source: str = CaseSource.WEB
     evidence: list[CaseEvidence] = field(default_factory=list)
+    # False when the caller has checked that no files are kept under the token
+    # (``token_state``), which saves looking for them again.
+    has_drafts: bool = True
 
     def claim_input(self) -> ClaimInput:
         """The values the policy calculation reads."""
@@ -95,18 +98,33 @@ def new_submission_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+def token_state(token: str | None) -> tuple[SubmitResult | None, bool]:
+    """What a submission token already stands for, in one query: the outcome of an earlier
+    submission with it (or None), and whether files are kept under it (a form that came
+    back with errors)."""
+    if not token:
+        return None, False
+    rows = db.session.execute(union_all(
+        select(literal_column("'case'").label("what"), Case.id.label("id"))
+        .where(Case.submission_token == token),
+        select(literal_column("'message'"), CaseMessage.case_id)
+        .where(CaseMessage.submission_token == token),
+        select(literal_column("'draft'"), CaseEvidence.id)
+        .where(CaseEvidence.draft_token == token, CaseEvidence.case_id.is_(None)),
+    )).all()
+    found = dict(rows)
+    if "case" in found:
+        case = db.session.get(Case, found["case"])
+        return SubmitResult(case, created=True, appended=False, replayed=True), False
+    if "message" in found:
+        case = db.session.get(Case, found["message"])
+        return SubmitResult(case, created=False, appended=True, replayed=True), False
+    return None, "draft" in found
+
+
 def find_submission(token: str | None) -> SubmitResult | None:
     """The outcome of an earlier submission with this token, or None."""
-    if not token:
-        return None
-    case = db.session.scalar(select(Case).where(Case.submission_token == token))
-    if case is not None:
-        return SubmitResult(case, created=True, appended=False, replayed=True)
-    message = db.session.scalar(select(CaseMessage).where(
-        CaseMessage.submission_token == token))
-    if message is not None:
-        return SubmitResult(message.case, created=False, appended=True, replayed=True)
-    return None
+    return token_state(token)[0]
 
 
 def find_open_duplicate(tracking_number: str | None, case_type: str,
@@ -206,7 +224,8 @@ def log_event(case: Case, action: str, *, from_state: str | None = None,
 
 
 def _attach(case: Case, message: CaseMessage, sub: Submission) -> None:
-    for row in [*draft_evidence(sub.submission_token), *sub.evidence]:
+    for row in [*(draft_evidence(sub.submission_token) if sub.has_drafts else []),
+                *sub.evidence]:
         row.draft_token = None
         row.message = message
         row.case = case
@@ -284,7 +303,8 @@ def create_case(sub: Submission, now: datetime | None = None, actor=None) -> Cas
               legal_clock=case.legal_clock)
     if case.kind == CaseKind.CLAIM and case.type in CLAIM_TYPES:
         suggest(case, version=version, incident=incident, flush=False)
-    for row in [*draft_evidence(sub.submission_token), *sub.evidence]:
+    for row in [*(draft_evidence(sub.submission_token) if sub.has_drafts else []),
+                *sub.evidence]:
         row.draft_token = None
         row.message = message
         case.evidence.append(row)

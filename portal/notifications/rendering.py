@@ -37,8 +37,12 @@ def _context(context: dict, language: str) -> dict:
     }
 
 
-def render(channel: str, template: str, language: str, context: dict) -> Rendered:
-    """Render ``template`` for ``channel`` in ``language``."""
+def render(channel: str, template: str, language: str, context: dict,
+           footers: bool = True) -> Rendered:
+    """Render ``template`` for ``channel`` in ``language``.
+
+    ``footers=False`` leaves the unsubscribe footers empty: for messages that go to no
+    subscription (a case confirmation), which then cost two or three renders less."""
     values = _context(context, language)
     with force_locale(language):
         if channel == "email":
@@ -47,12 +51,14 @@ def render(channel: str, template: str, language: str, context: dict) -> Rendere
                 subject=" ".join(subject.split()),
                 text=render_template(f"email/{template}.txt", **values).strip() + "\n",
                 html=render_template(f"email/{template}.html", **values),
-                footer_text=render_template("email/_footer.txt", **values).strip(),
-                footer_html=render_template("email/_footer.html", **values),
+                footer_text=render_template("email/_footer.txt", **values).strip()
+                if footers else "",
+                footer_html=render_template("email/_footer.html", **values)
+                if footers else None,
             )
         if channel == "sms":
             text = render_template(f"sms/{template}.txt", **values)
-            footer = render_template("sms/_footer.txt", **values)
+            footer = render_template("sms/_footer.txt", **values) if footers else ""
             return Rendered(subject="", text=" ".join(text.split()), html=None,
                             footer_text=" ".join(footer.split()), footer_html=None)
     raise ValueError(f"unknown channel {channel!r}")

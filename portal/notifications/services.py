@@ -26,7 +26,7 @@ import hashlib
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import or_, select, tuple_
+from sqlalchemy import literal_column, or_, select, tuple_, union_all
 from sqlalchemy.exc import IntegrityError
 
 from portal.db import utcnow
@@ -93,6 +93,28 @@ def _existing_keys(keys: list[str]) -> set[str]:
             select(OutboxMessage.idempotency_key).where(
                 OutboxMessage.idempotency_key.in_(chunk))))
     return found
+
+
+def _known(keys: list[str], pairs: set[tuple[str, str]]) -> tuple[set[str], set[tuple[str, str]]]:
+    """The keys already in the outbox and the suppressed pairs; for a few recipients (the
+    usual case: one person's email and SMS) both in one statement."""
+    if len(keys) > CHUNK or len(pairs) > CHUNK:
+        return set(_existing_keys(keys)), suppressed_addresses(pairs)
+    query = select(literal_column("'key'").label("what"),
+                   OutboxMessage.idempotency_key.label("a"),
+                   literal_column("''").label("b")).where(
+        OutboxMessage.idempotency_key.in_(keys))
+    if pairs:
+        query = union_all(query, select(
+            literal_column("'suppressed'"), Suppression.channel, Suppression.address).where(
+            tuple_(Suppression.channel, Suppression.address).in_(sorted(pairs))))
+    existing, suppressed = set(), set()
+    for what, a, b in db.session.execute(query):
+        if what == "key":
+            existing.add(a)
+        else:
+            suppressed.add((a, b))
+    return existing, suppressed
 
 
 def _subscriptions(ids: set[int]) -> dict[int, Subscription]:
@@ -181,19 +203,21 @@ def notify(template: str, recipients: list[Recipient], context: dict, event_key:
         wanted.setdefault(key, Recipient(channel, address, language, recipient.subscription_id))
     if not wanted:
         return []
-    existing = _existing_keys(list(wanted))
+    existing, suppressed = _known(list(wanted), {(r.channel, r.address)
+                                                 for r in wanted.values()})
     todo = {key: r for key, r in wanted.items() if key not in existing}
     subs = _subscriptions({r.subscription_id for r in todo.values() if r.subscription_id})
     todo = {key: r for key, r in todo.items()
             if not (r.subscription_id and r.subscription_id in subs
                     and subs[r.subscription_id].status == SubscriptionStatus.UNSUBSCRIBED)}
-    suppressed = suppressed_addresses({(r.channel, r.address) for r in todo.values()})
+    footers = any(r.subscription_id for r in todo.values())  # only subscriptions have one
     cache: dict[tuple[str, str], Rendered] = {}
     rows = []
     for key, recipient in todo.items():
         pair = (recipient.channel, recipient.language)
         if pair not in cache:
-            cache[pair] = render(recipient.channel, template, recipient.language, context)
+            cache[pair] = render(recipient.channel, template, recipient.language, context,
+                                 footers=footers)
         rows.append(_build_row(template, recipient, key, event_key, cache[pair],
                                subs.get(recipient.subscription_id or 0),
                                (recipient.channel, recipient.address) in suppressed))

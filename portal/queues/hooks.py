@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from portal.cases.models import Case, CaseMessage
 
@@ -107,8 +108,12 @@ def _before_commit(session: Session) -> None:
     for case in cases:
         if case.id is None or case in session.deleted:
             continue
-        if session.get(CaseWork, case.id) is None:
-            route_case(case)
+        # The case was inserted by this transaction, so a work row for it can only be one
+        # this session holds: look in the identity map, not in the database.
+        key = identity_key(CaseWork, case.id)
+        if key not in session.identity_map and not any(
+                isinstance(obj, CaseWork) and obj.case_id == case.id for obj in session.new):
+            route_case(case, new=True)
 
 
 def _forget(session: Session, *_args) -> None:

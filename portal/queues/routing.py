@@ -208,9 +208,16 @@ def decide(case, facts: Facts | None = None) -> Decision:
     return decision
 
 
-def add_tags(case_id: int, tags: list[str], source: str) -> list[str]:
-    """Tag a case (existing tags are kept); returns the tags added."""
-    have = set(db.session.scalars(select(CaseTag.tag).where(CaseTag.case_id == case_id)))
+def add_tags(case_id: int, tags: list[str], source: str,
+             have: set[str] | None = None) -> list[str]:
+    """Tag a case (existing tags are kept); returns the tags added.
+
+    ``have``: the case's tags when the caller knows them (a case filed in this
+    transaction has none), which saves reading them."""
+    if not tags:
+        return []
+    if have is None:
+        have = set(db.session.scalars(select(CaseTag.tag).where(CaseTag.case_id == case_id)))
     added = []
     for tag in tags:
         tag = tag.strip().lower()[:40]
@@ -221,9 +228,11 @@ def add_tags(case_id: int, tags: list[str], source: str) -> list[str]:
     return added
 
 
-def ensure_work(case, now: datetime | None = None) -> CaseWork:
-    """The case's work row, created (unrouted) when missing."""
-    work = db.session.get(CaseWork, case.id)
+def ensure_work(case, now: datetime | None = None, new: bool = False) -> CaseWork:
+    """The case's work row, created (unrouted) when missing.
+
+    ``new``: the case was filed in this transaction and has no work row yet (no read)."""
+    work = None if new else db.session.get(CaseWork, case.id)
     if work is None:
         work = CaseWork(case_id=case.id, state=case.state, is_open=case.state in sla.OPEN_STATES,
                         opened_at=case.created_at or now or utcnow(), priority=Priority.NORMAL,
@@ -232,12 +241,15 @@ def ensure_work(case, now: datetime | None = None) -> CaseWork:
     return work
 
 
-def apply(case, decision: Decision, *, actor=None, now: datetime | None = None) -> CaseWork:
-    """Store a decision: work row, SLA, tags, decision row and history."""
+def apply(case, decision: Decision, *, actor=None, now: datetime | None = None,
+          new: bool = False) -> CaseWork:
+    """Store a decision: work row, SLA, tags, decision row and history, in one flush.
+
+    ``new``: the case was filed in this transaction (no work row or tags to read)."""
     from portal.cases.services import log_event
 
     now = now or utcnow()
-    work = ensure_work(case, now)
+    work = ensure_work(case, now, new=new)
     work.queue = decision.queue
     work.queue_id = decision.queue.id if decision.queue else None
     work.priority = decision.priority
@@ -246,9 +258,8 @@ def apply(case, decision: Decision, *, actor=None, now: datetime | None = None) 
         work.paused_since = now
     if work.sla_started_at is None:  # the clocks run from the filing, not the routing
         work.sla_started_at = case.created_at or now
-    db.session.flush()
     sla.start(work, now)
-    add_tags(case.id, decision.tags, "rule")
+    add_tags(case.id, decision.tags, "rule", have=set() if new else None)
     db.session.add(RoutingDecision(
         case_id=case.id, rule_id=decision.rule.id if decision.rule else None,
         rule_name=decision.rule.name if decision.rule else "",
@@ -263,14 +274,17 @@ def apply(case, decision: Decision, *, actor=None, now: datetime | None = None) 
     return work
 
 
-def route_case(case, *, actor=None, now: datetime | None = None) -> CaseWork | None:
+def route_case(case, *, actor=None, now: datetime | None = None,
+               new: bool = False) -> CaseWork | None:
     """Route a new case (called when the case is created). Never raises: on failure the
-    case stays unrouted and the periodic job routes it later."""
+    case stays unrouted and the periodic job routes it later.
+
+    ``new``: the case was filed in this transaction and has no work row yet."""
     from portal.queues import assignment
 
     try:
         with db.session.begin_nested():
-            work = apply(case, decide(case), actor=actor, now=now)
+            work = apply(case, decide(case), actor=actor, now=now, new=new)
             if work.queue is not None and work.queue.strategy != "manual":
                 assignment.auto_assign(work, now=now)
         return work
