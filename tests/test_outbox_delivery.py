@@ -210,7 +210,22 @@ def test_concurrent_leases_never_share_a_row(app, app_ctx):
     assert not errors
     first, second = results
     assert not set(first) & set(second)
+    assert len(first) <= 40 and len(second) <= 40
     assert len(first) + len(second) == 60
+
+
+def test_a_lease_takes_at_most_the_batch_size_oldest_due_first(app_ctx):
+    """One statement leases the batch (on PostgreSQL a subquery with SKIP LOCKED in
+    ``WHERE id IN (...)`` could be run again per row and lease more than asked)."""
+    ids = make_messages(30)
+    first = delivery.lease_due(10)
+    assert first == ids[:10]
+    rows = delivery.lease_rows(15)
+    assert [row.id for row in rows] == ids[10:25]
+    assert {row.status for row in rows} == {"sending"}
+    db.session.rollback()
+    statuses = dict(db.session.execute(select(OutboxMessage.id, OutboxMessage.status)).all())
+    assert [statuses[i] for i in ids] == ["sending"] * 25 + ["pending"] * 5
 
 
 def test_sqlite_conditional_update_leases_each_row_once(app, app_ctx):

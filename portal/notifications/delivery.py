@@ -68,9 +68,11 @@ def lease_rows(batch_size: int) -> list:
     """Lease up to ``batch_size`` due rows and commit; return them (plain rows, oldest due
     first), already ``sending``.
 
-    One ``UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING``; on PostgreSQL the inner
-    select takes ``FOR UPDATE SKIP LOCKED``, so workers leasing at once never wait for each
-    other nor take the same row; SQLite runs one writer at a time.
+    One statement: ``WITH due AS MATERIALIZED (SELECT ... LIMIT n) UPDATE ... FROM due
+    RETURNING ...``. On PostgreSQL the select takes ``FOR UPDATE SKIP LOCKED``, so workers
+    leasing at once never wait for each other nor take the same row; SQLite runs one writer
+    at a time. (Not ``WHERE id IN (SELECT ... SKIP LOCKED LIMIT n)``: PostgreSQL may run
+    such a subquery more than once and lease more than ``n`` rows.)
     """
     now = utcnow()
     lease_until = now + timedelta(seconds=int(current_app.config["OUTBOX_LEASE_SECONDS"]))
@@ -81,9 +83,10 @@ def lease_rows(batch_size: int) -> list:
            .limit(batch_size))
     if db.session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
+    due = due.cte("due").prefix_with("MATERIALIZED", dialect="postgresql")
     rows = db.session.execute(
         update(table)
-        .where(table.c.id.in_(due), table.c.status == OutboxStatus.PENDING)
+        .where(table.c.id == due.c.id, table.c.status == OutboxStatus.PENDING)
         .values(status=OutboxStatus.SENDING, lease_until=lease_until, leased_at=now,
                 updated_at=now)
         .returning(*table.c)).all()
