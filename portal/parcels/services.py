@@ -204,7 +204,7 @@ def _run(batch: ParcelImport, source: importer.Source,
                  mode=batch.mode, source=batch.source, file=batch.file_name,
                  rows=batch.total_rows, inserted=batch.inserted, updated=batch.updated,
                  unchanged=batch.unchanged, rejected=batch.rejected,
-                 deactivated=batch.deactivated)
+                 deactivated=batch.deactivated, notified=getattr(batch, "notified", 0))
     invalidate_after_commit()
     return batch
 

@@ -23,6 +23,7 @@ from portal.extensions import db
 from portal.parcels.importer import merge, staging
 from portal.parcels.importer.rows import RowCleaner, RowError, reason
 from portal.parcels.models import AffectedParcel, ImportMode, ImportStatus, ParcelImport
+from portal.parcels.notify import notify_changes
 
 PROGRESS_EVERY = 5000
 #: Rejected rows shown on the batch page; the CSV holds all of them.
@@ -149,6 +150,7 @@ def run(batch: ParcelImport, source: Source, rejects_path: Path,
         rejects = RejectsWriter(rejects_path)
         counter = [0]
         counts = _run_staged(conn, batch, source, rejects, on_progress, counter, replace)
+    batch.notified = notify_changes(batch)  # not a column: reported by the audit record
     batch.total_rows = counter[0]
     batch.rows_read = counter[0]
     batch.rejected = rejects.count
