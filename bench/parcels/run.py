@@ -225,13 +225,16 @@ def main() -> None:
     parser.add_argument("--databases", default="postgresql,sqlite")
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--lookup-sizes", default="")
+    parser.add_argument("--no-lookup", action="store_true",
+                        help="time the imports (and \\copy) only, no wrk look-up runs")
     parser.add_argument("--lookup-only", action="store_true",
                         help="fill PostgreSQL with SQL (generate_series) and run only wrk")
     args = parser.parse_args()
     if args.lookup_only:
         return lookup_only([int(s) for s in args.sizes.split(",")], args.duration)
     sizes = [int(s) for s in args.sizes.split(",")]
-    lookup_sizes = [int(s) for s in (args.lookup_sizes or f"{sizes[0]},{sizes[-1]}").split(",")]
+    lookup_sizes = [] if args.no_lookup else [
+        int(s) for s in (args.lookup_sizes or f"{sizes[0]},{sizes[-1]}").split(",")]
     WORK.mkdir(parents=True, exist_ok=True)
     results = {"date": date.today().isoformat(), "machine": os.uname().machine,
                "cpus": os.cpu_count(), "imports": [], "lookups": []}
@@ -245,7 +248,8 @@ def main() -> None:
             if f"{rows} new" not in out:
                 raise SystemExit(f"import did not load every row:\n{out}")
             entry = {"db": kind, "rows": rows, "seconds": round(wall, 2),
-                     "rows_s": round(rows / wall), "peak_mb": round(rss, 1)}
+                     "rows_s": round(rows / wall), "peak_mb": round(rss, 1),
+                     "load_1min": round(os.getloadavg()[0], 2)}
             if kind == "postgresql":
                 copy_wall, copy_rss = raw_copy(url, path)
                 entry.update(copy_seconds=round(copy_wall, 2), copy_peak_mb=round(copy_rss, 1),
@@ -263,11 +267,12 @@ def main() -> None:
                 psql(PG_ADMIN, f'DROP DATABASE IF EXISTS "bench_parcels_{kind}_{rows}" '
                                "WITH (FORCE)")
     (HERE / "results.json").write_text(json.dumps(results, indent=2))
-    lines = ["| db | rows | import s | rows/s | peak MB | \\copy s | ratio |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| db | rows | import s | rows/s | peak MB | \\copy s | ratio | load |",
+             "|---|---|---|---|---|---|---|---|"]
     for e in results["imports"]:
         lines.append(f"| {e['db']} | {e['rows']:,} | {e['seconds']} | {e['rows_s']:,} | "
-                     f"{e['peak_mb']} | {e.get('copy_seconds', '')} | {e.get('ratio', '')} |")
+                     f"{e['peak_mb']} | {e.get('copy_seconds', '')} | {e.get('ratio', '')} | "
+                     f"{e['load_1min']} |")
     lines += ["", "| look-up (PostgreSQL) | p50 ms | p99 ms | req/s |", "|---|---|---|---|"]
     for e in results["lookups"]:
         lines.append(f"| {e['parcels']:,} parcels | {e['p50_ms']} | {e['p99_ms']} | "

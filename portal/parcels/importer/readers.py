@@ -70,7 +70,8 @@ class CsvReader:
         """Yield (line number, cells) for each data row; blank lines are skipped."""
         reader = self._reader
         for cells in reader:
-            if cells and any(c.strip() for c in cells):
+            # the first cell (usually the number) settles most rows without a generator
+            if cells and (cells[0].strip() or any(c.strip() for c in cells)):
                 yield reader.line_num + 1, cells
 
     def progress(self) -> float:

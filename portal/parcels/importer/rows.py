@@ -169,8 +169,13 @@ class RowCleaner:
         self._pos = {name: (where if isinstance(where, int) else slots[where])
                      for name, where in columns.items()}
         self._width = max(self._pos.values(), default=-1) + 1
-        self._texts = [(self._pos.get(name), limit) for name, limit in TEXT_LIMITS.items()]
+        self._texts = [(slot, self._pos[name], limit)
+                       for slot, (name, limit) in enumerate(TEXT_LIMITS.items())
+                       if name in self._pos]
         self._number_at = self._pos.get("tracking_number")
+        self._at = [self._pos.get(name) for name in (
+            "situation", "expected_delivery", "last_seen_at", "recipient_phone", "sender_phone")]
+        self._times: dict[str, datetime | None] = {}
 
     def _cells(self, cells) -> list:
         if isinstance(cells, dict):
@@ -216,6 +221,17 @@ class RowCleaner:
             raise RowError(reason("phone", which=which, value=repr(text[:4] + "…")))
         return digest
 
+    def _time(self, value) -> datetime | None:
+        # Scan times repeat (minute resolution, a few hubs): remember each text's answer.
+        if not isinstance(value, str):
+            return parse_time(value, self.zone)
+        found = self._times.get(value)
+        if found is None:
+            found = parse_time(value, self.zone)
+            if len(self._times) < 4096:
+                self._times[value] = found
+        return found
+
     def clean(self, line: int, cells) -> tuple:
         """Return the staging tuple for a row, or raise ``RowError``."""
         cells = self._cells(cells)
@@ -223,30 +239,24 @@ class RowCleaner:
         text = _text(raw)
         if not text:
             raise RowError(reason("missing"))
-        checked = tracking.check_normalised(tracking.normalise(text), str(raw), self.patterns)
-        if not checked.ok:
-            raise RowError(checked.message)
-        number = checked.number
-        carrier, service_line, origin_province, origin_city, destination_province, \
-            destination_city, last_location = [
-                (_text(cells[where])[:limit] or None) if where is not None else None
-                for where, limit in self._texts]
-        pos = self._pos.get
-        at = pos("situation")
-        situation = self._situation(cells[at]) if at is not None else None
-        at = pos("expected_delivery")
-        expected = parse_date(cells[at]) if at is not None else None
-        at = pos("last_seen_at")
-        seen = parse_time(cells[at], self.zone) if at is not None else None
-        at = pos("recipient_phone")
-        recipient = self._phone(cells[at], number, self.recipient_label) \
-            if at is not None else None
-        at = pos("sender_phone")
-        sender = self._phone(cells[at], number, self.sender_label) if at is not None else None
+        number = tracking.normalise(text)
+        ok, carrier, why = tracking.verdict(number, self.patterns)
+        if not ok:
+            raise RowError(tracking.Checked(str(raw), number, False, reason=why).message)
+        texts = [None] * 7
+        for slot, where, limit in self._texts:
+            texts[slot] = _text(cells[where])[:limit] or None
+        at = self._at
         return (
-            line, number, carrier or checked.carrier, service_line, situation,
-            origin_province, origin_city, destination_province, destination_city, expected,
-            last_location, seen, recipient, sender,
+            line, number, texts[0] or carrier, texts[1],
+            self._situation(cells[at[0]]) if at[0] is not None else None,
+            texts[2], texts[3], texts[4], texts[5],
+            parse_date(cells[at[1]]) if at[1] is not None else None,
+            texts[6],
+            self._time(cells[at[2]]) if at[2] is not None else None,
+            self._phone(cells[at[3]], number, self.recipient_label)
+            if at[3] is not None else None,
+            self._phone(cells[at[4]], number, self.sender_label) if at[4] is not None else None,
         )
 
 
