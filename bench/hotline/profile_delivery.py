@@ -26,57 +26,35 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # the benchmark's own set-up functions
 
-TICKS = os.sysconf("SC_CLK_TCK")
+_GC = {"seconds": 0.0, "started": 0.0}
 
 
-def proc_cpu(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` (and its waited-for children)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return sum(int(v) for v in fields[11:15]) / TICKS
-
-
-def tree_cpu(pid: int) -> float:
-    """CPU seconds of ``pid`` and its live descendants (Prism runs node under a shell)."""
-    total, todo = 0.0, [pid]
-    while todo:
-        current = todo.pop()
-        total += proc_cpu(current)
-        try:
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
-            children = []
-        todo.extend(int(c) for c in children)
-    return total
-
-
-def backend_cpu(app) -> dict[int, float]:
-    """CPU seconds per PostgreSQL backend connected to the benchmark database."""
-    from sqlalchemy import text
-
-    from portal.extensions import db
-
-    with app.app_context():
-        pids = db.session.scalars(text(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")).all()
-        db.session.rollback()
-    return {pid: proc_cpu(pid) for pid in pids}
+def _gc_timer(phase, _info):
+    if phase == "start":
+        _GC["started"] = time.process_time()
+    else:
+        _GC["seconds"] += time.process_time() - _GC["started"]
 
 
 def measure(label, app, prism_pid, function, messages):
     """Run ``function``; print and return wall, own, PostgreSQL and Prism CPU per message."""
-    before_pg, before_prism = backend_cpu(app), tree_cpu(prism_pid)
+    import gc
+
+    if _gc_timer not in gc.callbacks:
+        gc.callbacks.append(_gc_timer)
+    before_pg, before_prism = run.backend_cpu(run.url_of(app)), run.tree_cpu(prism_pid)
+    _GC["seconds"] = 0.0
     wall, cpu = time.perf_counter(), time.process_time()
     function()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    after_pg = backend_cpu(app)
-    pg = sum(value - before_pg.get(pid, 0.0) for pid, value in after_pg.items())
-    prism = tree_cpu(prism_pid) - before_prism
+    after_pg = run.backend_cpu(run.url_of(app))
+    pg = run.cpu_spent(before_pg, after_pg)
+    prism = run.tree_cpu(prism_pid) - before_prism
     row = {"msg_s": messages / wall, "own_ms": 1000 * cpu / messages,
+           "gc_ms": 1000 * _GC["seconds"] / messages,
            "pg_ms": 1000 * pg / messages, "prism_ms": 1000 * prism / messages}
-    run.log(f"{label}: {row['msg_s']:.1f} msg/s, CPU ms/msg own {row['own_ms']:.2f}, "
+    run.log(f"{label}: {row['msg_s']:.1f} msg/s, CPU ms/msg own {row['own_ms']:.2f} "
+            f"(garbage collection {row['gc_ms']:.2f}), "
             f"PostgreSQL {row['pg_ms']:.2f}, Prism {row['prism_ms']:.2f}")
     return row
 

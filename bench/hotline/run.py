@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -201,6 +202,75 @@ def fanout_benchmark(url: str, subscribers: int, rounds: int) -> dict:
 
 # --- delivery ---------------------------------------------------------------------------------
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (and its waited-for children)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(v) for v in fields[11:15]) / TICKS
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of ``pid`` and its live descendants (Prism runs node under a shell)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += proc_cpu(current)
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            children = []
+        todo.extend(int(c) for c in children)
+    return total
+
+
+def url_of(app) -> str:
+    """The database URL of a portal app."""
+    return app.config["SQLALCHEMY_DATABASE_URI"]
+
+
+def backend_cpu(url: str) -> dict[int, float]:
+    """CPU seconds per PostgreSQL backend connected to the database of ``url`` (asked
+    through psql, so the connection asking is gone before it is counted)."""
+    done = subprocess.run(["psql", psql_url(url), "-X", "-A", "-t", "-c",
+                           "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                           " AND pid <> pg_backend_pid()"],
+                          text=True, capture_output=True, check=True)
+    return {int(pid): proc_cpu(int(pid)) for pid in done.stdout.split()}
+
+
+def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two ``backend_cpu`` readings (new backends count whole)."""
+    return sum(value - before.get(pid, 0.0) for pid, value in after.items())
+
+
+
+class CpuMeter:
+    """CPU milliseconds per message of the senders (worker or SDK-loop processes), Prism
+    and the PostgreSQL backends over one timed run: on two shared cores the least noisy
+    figure, and the one that explains msg/s."""
+
+    def __init__(self, url: str, prism_pid: int, senders: list[int]):
+        """Read the counters now."""
+        self.url, self.prism_pid, self.senders = url, prism_pid, senders
+        self.before = self._read()
+
+    def _read(self) -> tuple[float, float, dict[int, float]]:
+        return (sum(tree_cpu(pid) for pid in self.senders), tree_cpu(self.prism_pid),
+                backend_cpu(self.url))
+
+    def per_message(self, messages: int) -> dict[str, float]:
+        """CPU ms per message since the meter was made."""
+        senders, prism, backends = self._read()
+        return {"senders_ms": 1000 * (senders - self.before[0]) / messages,
+                "prism_ms": 1000 * (prism - self.before[1]) / messages,
+                "postgresql_ms": 1000 * cpu_spent(self.before[2], backends) / messages}
+
+
 def start_prism() -> tuple[subprocess.Popen, str]:
     """Prism serving the test copy of Twilio's description on a free port."""
     import urllib.error
@@ -264,8 +334,10 @@ def wait_ready(app, count: int, timeout: float = 120) -> None:
     raise SystemExit("workers did not start")
 
 
-def portal_delivery(app, messages: int, workers: int, round_no: int) -> float:
-    """Messages per second from the commit of a fan-out to the last outcome recorded."""
+def portal_delivery(app, messages: int, workers: int, round_no: int,
+                    meter: Callable[[], CpuMeter] | None = None) -> tuple[float, dict]:
+    """Messages per second from the commit of a fan-out to the last outcome recorded, and
+    the CPU per message (``meter`` is started with the clock)."""
     from sqlalchemy import func, select, text
 
     from portal.extensions import db
@@ -277,6 +349,7 @@ def portal_delivery(app, messages: int, workers: int, round_no: int) -> float:
         db.session.commit()
     seed(app, messages)
     with app.app_context():
+        cpu = meter() if meter else None
         started = time.perf_counter()
         written = time_fanout(app, 1000 + round_no)[1]  # the commit enqueues the tasks
         assert written == messages
@@ -288,12 +361,13 @@ def portal_delivery(app, messages: int, workers: int, round_no: int) -> float:
                 break
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
+        used = cpu.per_message(messages) if cpu else {}
         sent = db.session.scalar(select(func.count()).where(OutboxMessage.status == "sent"))
         distinct = db.session.scalar(select(func.count(func.distinct(OutboxMessage.recipient)))
                                      .where(OutboxMessage.status == "sent"))
         if sent != messages or distinct != messages:
             raise SystemExit(f"delivery lost or duplicated: {sent} sent, {distinct} distinct")
-    return messages / elapsed
+    return messages / elapsed, used
 
 
 def _sdk_loop(args) -> int:
@@ -310,15 +384,19 @@ def _sdk_loop(args) -> int:
     return count
 
 
-def bare_delivery(prism: str, messages: int, concurrency: int) -> float:
-    """Messages per second of a bare loop of SDK calls in ``concurrency`` processes."""
+def bare_delivery(prism: str, messages: int, concurrency: int,
+                  meter: Callable[[list[int]], CpuMeter]) -> tuple[float, dict]:
+    """Messages per second of a bare loop of SDK calls in ``concurrency`` processes, and
+    the CPU per message."""
     share = messages // concurrency
     jobs = [(prism, n * share, share) for n in range(concurrency)]
     with multiprocessing.get_context("spawn").Pool(concurrency) as pool:
         pool.map(_sdk_loop, [(prism, 0, 5)] * concurrency)  # warm up (imports)
+        cpu = meter([process.pid for process in pool._pool])
         started = time.perf_counter()
         total = sum(pool.map(_sdk_loop, jobs))
-        return total / (time.perf_counter() - started)
+        rate = total / (time.perf_counter() - started)
+        return rate, cpu.per_message(total)
 
 
 def delivery_benchmark(url: str, messages: int, rounds: int) -> dict:
@@ -339,17 +417,25 @@ def delivery_benchmark(url: str, messages: int, rounds: int) -> dict:
             try:
                 wait_ready(app, concurrency)
                 portal_delivery(app, 40 * concurrency, concurrency, 99)  # warm-up, not counted
-                portal, bare = [], []
+                portal, bare, cpu = [], [], {"portal": [], "bare": []}
+                pids = [worker.pid for worker in workers]
                 for round_no in range(rounds):
                     for which in (("portal", "bare") if round_no % 2 == 0
                                   else ("bare", "portal")):
                         if which == "portal":
-                            portal.append(portal_delivery(app, messages, concurrency,
-                                                          round_no))
+                            rate, used = portal_delivery(
+                                app, messages, concurrency, round_no,
+                                lambda pids=pids: CpuMeter(url, prism_process.pid, pids))
+                            portal.append(rate)
                         else:
-                            bare.append(bare_delivery(prism, messages, concurrency))
+                            rate, used = bare_delivery(
+                                prism, messages, concurrency,
+                                lambda senders: CpuMeter(url, prism_process.pid, senders))
+                            bare.append(rate)
+                        cpu[which].append(used)
                         log(f"delivery x{concurrency} round {round_no} {which}: "
-                            f"{(portal if which == 'portal' else bare)[-1]:.1f} msg/s")
+                            f"{rate:.1f} msg/s; CPU ms/msg " + ", ".join(
+                                f"{k[:-3]} {v:.2f}" for k, v in used.items()))
             finally:
                 for worker in workers:
                     worker.terminate()
@@ -358,7 +444,10 @@ def delivery_benchmark(url: str, messages: int, rounds: int) -> dict:
                 "portal_msg_s": portal, "bare_msg_s": bare,
                 "portal_median": statistics.median(portal),
                 "bare_median": statistics.median(bare),
-                "share": statistics.median(portal) / statistics.median(bare)}
+                "share": statistics.median(portal) / statistics.median(bare),
+                "cpu_ms_per_message": {which: {key: statistics.median(r[key] for r in runs)
+                                               for key in runs[0]}
+                                       for which, runs in cpu.items()}}
     finally:
         prism_process.terminate()
         prism_process.wait(10)
@@ -404,6 +493,13 @@ def main() -> int:
         lines.append(f"| delivery via Prism, {key[1:]} worker(s) vs {key[1:]} SDK loop(s), "
                      f"median msg/s | {entry['portal_median']:.1f} | {entry['bare_median']:.1f} "
                      f"| {entry['share']:.0%} | >= 70% | {'yes' if met else 'no'} |")
+    if deliveries:
+        lines += ["", "| CPU ms per message, median | senders | Prism | PostgreSQL |",
+                  "|---|---|---|---|"]
+        for key, entry in deliveries.items():
+            for which, cpu in entry["cpu_ms_per_message"].items():
+                lines.append(f"| {which}, {key[1:]} process(es) | {cpu['senders_ms']:.2f} | "
+                             f"{cpu['prism_ms']:.2f} | {cpu['postgresql_ms']:.2f} |")
     table = "\n".join(lines)
     (HERE / "results.md").write_text(f"{report['date']} — {report['machine']}\n\n{table}\n")
     print(table)

@@ -1,11 +1,13 @@
 """Delivering the outbox: lease due rows, hand each to its adapter, record the outcome.
 
 ``deliver_due`` is an edge (like a request): it commits. It first *leases* due rows
-(``pending`` and ``next_attempt_at <= now`` -> ``sending`` with ``lease_until``) and commits
-the lease, so no other worker takes them; on PostgreSQL with ``SELECT ... FOR UPDATE SKIP
-LOCKED``, elsewhere with a conditional ``UPDATE ... WHERE status='pending'`` per row. Then
-each row is sent and its outcome committed on its own, so a crash loses at most the
-outcome of the row in flight.
+(``pending`` and ``next_attempt_at <= now`` -> ``sending`` with ``lease_until``) with one
+``UPDATE ... RETURNING`` and commits the lease, so no other worker takes them (on
+PostgreSQL the rows are picked ``FOR UPDATE SKIP LOCKED``). Then each row is sent: through
+a batched adapter (Twilio) by ``batch.deliver_rows``, which writes the outcomes in bulk
+(one statement per up to ``OUTBOX_RECORD_EVERY`` rows, within ``OUTBOX_RECORD_SECONDS``),
+otherwise row by row by ``deliver_one``, each outcome committed on its own. A crash loses
+at most the outcomes not yet written; those rows stay leased and are reconciled below.
 
 Guarantee (docs/hotline.md states it for customers and operators): each recipient gets
 each message exactly once unless the provider refuses it. A row is leased (``sending``,
