@@ -315,3 +315,18 @@ def test_audit_records_imports_and_undo(app, tmp_path):
     with app.app_context():
         actions = list(db.session.scalars(select(AuditEntry.action)))
     assert "parcels.imported" in actions
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_text_with_tabs_newlines_and_backslashes_is_stored_as_given(app, tmp_path, direct):
+    """COPY's text format escapes what it must: the stored text equals the cell's."""
+    app.config["PARCEL_IMPORT_DIRECT"] = direct
+    odd = "仓\t库 \\N 1\\\\2\n二楼\r"
+    path = write(tmp_path, "odd.csv", csv_bytes(
+        [[SF, "delayed", "", "", "", odd, "2026-03-01 14:30:15.250", "a\\b"]], HEADER_ZH))
+    ref = make_incident(app)
+    import_file(app, ref, path)
+    stored = parcels(app, ref)[SF]
+    assert stored["last_location"] == odd.strip()
+    assert stored["destination_city"] == "a\\b"
+    assert stored["last_seen_at"].isoformat() == "2026-03-01T06:30:15.250000+00:00"
