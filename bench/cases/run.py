@@ -355,7 +355,11 @@ def run_helpdesk(kind: str, clients: int, claims: int, stamp: str, round_no: int
     env["PORT"] = str(free_port())
     out = STATE / stamp / f"r{round_no}-helpdesk-{kind}-c{clients}.json"
     python = HELPDESK_VENV / "bin" / "python"
-    if not python.exists():  # first time: the harness's own setup (venv, pip, migrate)
+    needs_driver = kind == "postgresql" and python.exists() and subprocess.run(
+        [str(python), "-c", "import psycopg"], capture_output=True).returncode != 0
+    if not python.exists() or needs_driver:
+        # First time (or a venv set up for SQLite only): the harness's own setup (venv,
+        # pip with the PostgreSQL driver for a postgresql:// database, migrate, seed).
         subprocess.run([str(ANCHOR / "setup.sh"), str(HELPDESK_VENV)], env=env, check=True,
                        capture_output=True)
     else:  # empty database, as setup.sh does, without re-running pip every time
