@@ -330,3 +330,24 @@ def test_text_with_tabs_newlines_and_backslashes_is_stored_as_given(app, tmp_pat
     assert stored["last_location"] == odd.strip()
     assert stored["destination_city"] == "a\\b"
     assert stored["last_seen_at"].isoformat() == "2026-03-01T06:30:15.250000+00:00"
+
+
+def test_sqlite_page_cache_is_enlarged_only_during_the_import(app, tmp_path, monkeypatch):
+    from portal.parcels.importer import staging
+
+    seen = []
+    load = staging.load_direct
+    monkeypatch.setattr(staging, "load_direct", lambda conn, *a: seen.append(
+        conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        if not staging.is_postgres(conn) else None) or load(conn, *a))
+    with app.app_context():
+        before = db.session.connection().exec_driver_sql("PRAGMA cache_size").scalar() \
+            if db.engine.dialect.name == "sqlite" else None
+        db.session.rollback()
+    import_file(app, make_incident(app), write(tmp_path, "a.csv", csv_bytes(ROWS, HEADER_ZH)))
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            assert seen == [None]
+            return
+        after = db.session.connection().exec_driver_sql("PRAGMA cache_size").scalar()
+    assert seen == [-staging.SQLITE_CACHE_KIB] and after == before

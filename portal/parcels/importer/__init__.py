@@ -134,22 +134,9 @@ def run(batch: ParcelImport, source: Source, rejects_path: Path,
         raise ImportFailed("no_tracking_column")
     conn = db.session.connection()
     replace = batch.mode == ImportMode.REPLACE
-    counts = None
-    if _direct_possible(conn, batch, source):
-        rejects = RejectsWriter(rejects_path)
-        counter = [0]
-        try:
-            counts = _run_direct(conn, batch, source, rejects, on_progress, counter)
-        finally:
-            rejects.close()
-        if counts is not None and replace and counts.inserted <= 0:
-            raise ImportFailed("empty_replace")
-        if counts is None:
-            source = Source(source.again(), source.columns, source.progress, source.ignored)
-    if counts is None:
-        rejects = RejectsWriter(rejects_path)
-        counter = [0]
-        counts = _run_staged(conn, batch, source, rejects, on_progress, counter, replace)
+    with staging.large_cache(conn):
+        counts, counter, rejects = _load(conn, batch, source, rejects_path, on_progress,
+                                         replace)
     batch.notified = notify_changes(batch)  # not a column: reported by the audit record
     batch.total_rows = counter[0]
     batch.rows_read = counter[0]
@@ -188,3 +175,26 @@ def _run_staged(conn, batch: ParcelImport, source: Source, rejects: RejectsWrite
     finally:
         rejects.close()
         staging.drop(conn)
+
+
+def _load(conn, batch: ParcelImport, source: Source, rejects_path: Path,
+          on_progress: ProgressFn | None, replace: bool):
+    """Clean and write the rows (direct path, else staging and merge): (counts, counter,
+    rejects)."""
+    counts = None
+    if _direct_possible(conn, batch, source):
+        rejects = RejectsWriter(rejects_path)
+        counter = [0]
+        try:
+            counts = _run_direct(conn, batch, source, rejects, on_progress, counter)
+        finally:
+            rejects.close()
+        if counts is not None and replace and counts.inserted <= 0:
+            raise ImportFailed("empty_replace")
+        if counts is None:
+            source = Source(source.again(), source.columns, source.progress, source.ignored)
+    if counts is None:
+        rejects = RejectsWriter(rejects_path)
+        counter = [0]
+        counts = _run_staged(conn, batch, source, rejects, on_progress, counter, replace)
+    return counts, counter, rejects
