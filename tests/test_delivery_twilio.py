@@ -10,6 +10,7 @@ import secrets
 import threading
 import time
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 import twilio_support
@@ -234,3 +235,16 @@ def test_the_bucket_in_redis_is_shared_by_every_worker():
         thread.join()
     assert sorted(granted)[0] == 0 and all(wait > 0 for wait in sorted(granted)[1:])
     assert throttle._local._state.get("+1500") is None  # Redis was used, not the fallback
+
+
+def test_warm_up_loads_the_sdk_without_a_request(app_ctx, prism_server, wire):
+    """A worker warms the adapter up at start (portal.worker): no request goes out."""
+    from portal.notifications.adapters.twilio import TwilioSmsAdapter
+
+    sent, _violations = wire
+    adapter = TwilioSmsAdapter({**app_ctx.config, **twilio_settings(prism_server)})
+    adapter.warm_up()
+    assert sent == []
+    assert adapter.send(SimpleNamespace(id=1, recipient="+85291234567", body_text="hi")
+                        ).outcome == "sent"
+    assert len(sent) == 1

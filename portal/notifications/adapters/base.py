@@ -39,6 +39,9 @@ class _Adapter(ABC):
     def send(self, message) -> ProviderResult:
         """Hand ``message`` (an OutboxMessage) to the provider and report the outcome."""
 
+    def warm_up(self) -> None:  # noqa: B027 - optional: most adapters have nothing to load
+        """Load now what the first send would (a worker calls this at start)."""
+
 
 class EmailAdapter(_Adapter):
     """Sends email messages."""

@@ -95,6 +95,10 @@ class TwilioSmsAdapter(SmsAdapter):
         self.config = config
         self.client = build_client(config)
 
+    def warm_up(self) -> None:
+        """The SDK imports its API modules on first use (~0.3 s): do it now."""
+        self.client.messages  # noqa: B018 - the attribute access is the import
+
     def sent_messages(self, to: str, since) -> list:
         """Messages Twilio holds for ``to`` (one page, newest first), for reconciliation.
 
