@@ -47,6 +47,7 @@ ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 INCIDENT = "IN-BNCH-2222"
+BATCH = 100  # OUTBOX_BATCH_SIZE of the workers
 CONTEXT = {"reference": INCIDENT, "title": {"zh_Hans": "上海转运中心停运",
                                             "zh_Hant": "上海轉運中心停運",
                                             "en": "Shanghai hub halted"},
@@ -309,7 +310,7 @@ def twilio_env(prism: str) -> dict:
 def start_workers(url: str, prism: str, count: int) -> list[subprocess.Popen]:
     """``count`` Celery worker processes (solo pool each) on the Redis broker."""
     env = {**os.environ, **twilio_env(prism), "DATABASE_URL": url, "CELERY_BROKER_URL": REDIS,
-           "REDIS_URL": "", "OUTBOX_BATCH_SIZE": "100", "RATELIMIT_ENABLED": "0",
+           "REDIS_URL": "", "OUTBOX_BATCH_SIZE": str(BATCH), "RATELIMIT_ENABLED": "0",
            "OUTBOX_FOLDER": str(WORK / "outbox"), "PYTHONPATH": str(ROOT)}
     env.pop("TWILIO_EDGE", None)
     env.pop("TWILIO_REGION", None)
@@ -410,13 +411,15 @@ def delivery_benchmark(url: str, messages: int, rounds: int) -> dict:
         for concurrency in (1, 2):
             app = create_app(bench_config(url, **{
                 "CELERY_BROKER_URL": REDIS, "CELERY_ALWAYS_EAGER": False,
-                "OUTBOX_DISPATCH": "celery", "OUTBOX_BATCH_SIZE": 100,
+                "OUTBOX_DISPATCH": "celery", "OUTBOX_BATCH_SIZE": BATCH,
                 "OUTBOX_PARALLEL_TASKS": concurrency, "SMS_SEND_RATE": 0}))
             app.extensions["celery"].control.purge()
             workers = start_workers(url, prism, concurrency)
             try:
                 wait_ready(app, concurrency)
-                portal_delivery(app, 40 * concurrency, concurrency, 99)  # warm-up, not counted
+                # warm-up, not counted: a batch per worker, so every worker has run a task
+                # (as every bare process runs a warm-up loop)
+                portal_delivery(app, BATCH * concurrency, concurrency, 99)
                 portal, bare, cpu = [], [], {"portal": [], "bare": []}
                 pids = [worker.pid for worker in workers]
                 for round_no in range(rounds):
