@@ -158,10 +158,11 @@ class AffectedParcel(db.Model):
     recipient_tail: Mapped[str | None] = mapped_column(String(64))
     sender_tail: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_batch_id: Mapped[int | None] = mapped_column(
-        ForeignKey("parcel_import.id", ondelete="SET NULL"), index=True)
-    batch_id: Mapped[int | None] = mapped_column(
-        ForeignKey("parcel_import.id", ondelete="SET NULL"))
+    # The import batches that listed and last changed the parcel. Plain columns, not
+    # foreign keys: the per-row checks were most of a bulk import's database work, and the
+    # batch table is append-only, written by the importer in the same transaction.
+    created_batch_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    batch_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
