@@ -317,9 +317,11 @@ def start_workers(url: str, prism: str, count: int) -> list[subprocess.Popen]:
     workers = []
     for number in range(count):
         workers.append(subprocess.Popen(
+            # -c 1: a solo worker otherwise takes the CPU count as its concurrency and
+            # reserves that many tasks, so one worker could take both tasks of a round
             [sys.executable, "-m", "celery", "-A", "portal.worker", "worker", "-P", "solo",
-             "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "WARNING",
-             "-n", f"bench{number}-{os.getpid()}@%h"], cwd=str(ROOT), env=env,
+             "-c", "1", "--without-heartbeat", "--without-mingle", "--without-gossip",
+             "-l", "WARNING", "-n", f"bench{number}-{os.getpid()}@%h"], cwd=str(ROOT), env=env,
             stdout=(WORK / f"worker{number}.log").open("w"), stderr=subprocess.STDOUT))
     return workers
 
