@@ -66,8 +66,9 @@ def deliver_outbox_job(max_batches: int | None = None) -> dict[str, int]:
     record_job(DELIVER_OUTBOX, started=True)
     limit = max_batches or int(current_app.config.get("OUTBOX_TASK_MAX_BATCHES", 20))
     totals: dict[str, int] = {}
+    adapters: dict = {}  # one per channel for the whole task (one Twilio connection)
     for _ in range(limit):
-        counts = deliver_due()
+        counts = deliver_due(adapters=adapters)
         for key, value in counts.items():
             totals[key] = totals.get(key, 0) + value
         if counts.get("leased", 0) == 0:

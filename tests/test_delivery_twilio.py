@@ -248,3 +248,23 @@ def test_warm_up_loads_the_sdk_without_a_request(app_ctx, prism_server, wire):
     assert adapter.send(SimpleNamespace(id=1, recipient="+85291234567", body_text="hi")
                         ).outcome == "sent"
     assert len(sent) == 1
+
+
+def test_a_delivery_task_keeps_one_twilio_client_across_its_batches(app_ctx, prism_server,
+                                                                   wire, monkeypatch):
+    """One SDK client (one keep-alive connection) per task, not one per batch."""
+    from portal.tasks import deliver_outbox_job
+
+    sent, _violations = wire
+    built = []
+    original = twilio_adapter.build_client
+    monkeypatch.setattr(twilio_adapter, "build_client",
+                        lambda config: built.append(1) or original(config))
+    app_ctx.config.update(twilio_settings(prism_server), OUTBOX_BATCH_SIZE=2)
+    subscribe_all(NUMBERS)
+    notify_subscribers("test_message", "incident", "IN-PRSM-2222", CTX, "ev:one-client")
+    db.session.commit()
+    totals = deliver_outbox_job()
+    assert totals["leased"] == 5 and totals["sent"] == 5
+    assert len([s for s in sent if s[0] == "POST"]) == 5
+    assert len(built) == 1

@@ -232,12 +232,15 @@ def release(ids: list[int]) -> None:
     db.session.commit()
 
 
-def deliver_due(batch_size: int | None = None) -> dict[str, int]:
+def deliver_due(batch_size: int | None = None,
+                adapters: dict | None = None) -> dict[str, int]:
     """Lease and send one batch of due rows; return counts per resulting status.
 
     ``counts["leased"]`` is the number of rows taken; 0 means nothing was due. With a
     batched adapter for SMS (Twilio) the batch goes through ``batch.deliver_rows``
-    (outcomes written in bulk), otherwise row by row through ``deliver_one``.
+    (outcomes written in bulk), otherwise row by row through ``deliver_one``. A caller
+    delivering several batches passes one ``adapters`` dict to all of them, so they share
+    each adapter (for Twilio one SDK client: one keep-alive connection).
     """
     batch_size = batch_size or int(current_app.config["OUTBOX_BATCH_SIZE"])
     rows = lease_rows(batch_size)
@@ -245,7 +248,7 @@ def deliver_due(batch_size: int | None = None) -> dict[str, int]:
     # provider, send-rate waits): stop at 80% of it and give the rest back
     deadline = time.monotonic() + 0.8 * int(current_app.config["OUTBOX_LEASE_SECONDS"])
     counts: Counter[str] = Counter(leased=len(rows))
-    adapters: dict = {}
+    adapters = {} if adapters is None else adapters
 
     def adapter_for(channel: str):
         adapter = adapters.get(channel)
