@@ -224,6 +224,8 @@ def load_config(instance_path: str) -> dict:
         "HOTLINE_MAX_NUMBERS": _int("HOTLINE_MAX_NUMBERS", 5),
         "HOTLINE_COMPLAINT_WORDS": env("HOTLINE_COMPLAINT_WORDS", ""),  # extra, comma-separated
         "HOTLINE_SKIP_SIGNATURE": _bool(env("HOTLINE_SKIP_SIGNATURE")),  # development only
+        # status callbacks that arrived before their message's outcome was written
+        "HOTLINE_STATUS_SWEEP_SECONDS": _int("HOTLINE_STATUS_SWEEP_SECONDS", 30),
         "RATELIMIT_HOTLINE_NUMBER": env("RATELIMIT_HOTLINE_NUMBER", "6 per minute"),
         "RATELIMIT_HOTLINE_NUMBER_DAY": env("RATELIMIT_HOTLINE_NUMBER_DAY", "100 per day"),
         "RATELIMIT_HOTLINE_NOTICE": env("RATELIMIT_HOTLINE_NOTICE", "1 per hour"),
@@ -239,6 +241,9 @@ def load_config(instance_path: str) -> dict:
         "OUTBOX_PARALLEL_TASKS": _int("OUTBOX_PARALLEL_TASKS", 4),
         "OUTBOX_RECONCILE_SKEW_SECONDS": _int("OUTBOX_RECONCILE_SKEW_SECONDS", 60),
         "OUTBOX_RECHECK_SECONDS": _int("OUTBOX_RECHECK_SECONDS", 1),  # suppressions re-read
+        # Twilio outcomes written in bulk: at most this many held, for at most this long
+        "OUTBOX_RECORD_EVERY": _int("OUTBOX_RECORD_EVERY", 50),
+        "OUTBOX_RECORD_SECONDS": float(env("OUTBOX_RECORD_SECONDS") or 0.5),
         "TWILIO_RECONCILE_PAGE": _int("TWILIO_RECONCILE_PAGE", 50),
         # Metrics
         "METRICS_TOKEN": env("METRICS_TOKEN", ""),

@@ -172,6 +172,7 @@ FEATURE_TASK_MODULES = (
     "portal.parcels.tasks",
     "portal.cases.tasks",
     "portal.queues.tasks",
+    "portal.hotline.tasks",
 )
 
 

@@ -116,3 +116,31 @@ def test_agents_cannot_see_or_retry(app, client, login_as):
     assert client.get("/staff/notifications/deliveries").status_code == 403
     assert client.post(
         "/staff/notifications/deliveries/incident:IN-1:published/retry").status_code == 403
+
+
+def test_callbacks_before_the_outcome_is_written_are_applied_by_the_sweep(app, client):
+    # Outcomes are written in bulk, so Twilio's callbacks can arrive first: they are kept
+    # unmatched, then applied in order once the row carries the Twilio id.
+    from portal.hotline.tasks import status_sweep_job
+
+    with app.app_context():
+        [pending] = notify("test_message", [Recipient("sms", "+85291234567", "en")],
+                           {"title": "T", "body": "B"}, "incident:IN-2:published")
+        pending.status = "sending"
+        db.session.commit()
+        row_id = pending.id
+    assert callback(client, "sent").status_code == 204
+    assert callback(client, "delivered").status_code == 204
+    with app.app_context():
+        assert status_sweep_job() == {"applied": 0}  # nothing to match yet
+        assert row(app, row_id).status == "sending"
+        written = db.session.get(OutboxMessage, row_id)
+        written.status, written.provider, written.provider_id, written.provider_status = (
+            "sent", "twilio", SID, "queued")
+        db.session.commit()
+        assert status_sweep_job() == {"applied": 2}
+        done = db.session.get(OutboxMessage, row_id)
+        assert done.status == "delivered" and done.provider_status == "delivered"
+        assert [e.outbox_id for e in db.session.scalars(select(SmsStatusEvent))] == [
+            row_id, row_id]
+        assert status_sweep_job() == {"applied": 0}  # linked events are not applied twice

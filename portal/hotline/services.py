@@ -22,7 +22,7 @@ sender). It adds and flushes; the route commits.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import phonenumbers
 from flask import current_app, render_template
@@ -322,7 +322,10 @@ def record_status(sid: str, status: str, error_code: str | None, to: str) -> Sms
 
     Statuses only move forward (a late "sent" never overwrites "delivered"); delivered
     marks the row delivered, undelivered/failed mark it failed with the carrier's code
-    so staff see why and can retry it.
+    so staff see why and can retry it. A callback for a message whose outcome is not
+    written yet (outcomes are written in bulk, within ``OUTBOX_RECORD_SECONDS``, or later
+    by reconciliation after a crash) is kept unmatched and applied by
+    :func:`apply_unmatched_statuses`.
     """
     status = (status or "").strip().lower()[:30]
     now = utcnow()
@@ -333,17 +336,41 @@ def record_status(sid: str, status: str, error_code: str | None, to: str) -> Sms
                            to_number=(to or "")[:32], received_at=now)
     db.session.add(event)
     if row is not None:
-        current = STATUS_RANK.get(row.provider_status or "", 0)
-        rank = STATUS_RANK.get(status, 0)
-        if rank >= current:
-            row.provider_status = status
-            if status == "delivered":
-                row.status = OutboxStatus.DELIVERED
-                row.delivered_at = now
-            elif status in FAILED_STATUSES:
-                row.status = OutboxStatus.FAILED
-                row.error_code = error_code or status
-                row.last_error = f"carrier reported {status}" + (
-                    f" (error {error_code})" if error_code else "")
+        _apply_status(row, status, error_code, now)
     db.session.flush()
     return event
+
+
+def _apply_status(row: OutboxMessage, status: str, error_code: str | None, when) -> None:
+    current = STATUS_RANK.get(row.provider_status or "", 0)
+    if STATUS_RANK.get(status, 0) < current:
+        return
+    row.provider_status = status
+    if status == "delivered":
+        row.status = OutboxStatus.DELIVERED
+        row.delivered_at = when
+    elif status in FAILED_STATUSES:
+        row.status = OutboxStatus.FAILED
+        row.error_code = error_code or status
+        row.last_error = f"carrier reported {status}" + (
+            f" (error {error_code})" if error_code else "")
+
+
+def apply_unmatched_statuses(within_hours: int = 48, limit: int = 1000) -> int:
+    """Apply status callbacks that arrived before their message was recorded as sent.
+
+    Such callbacks were stored without an outbox row; once the row carries the Twilio id,
+    they are applied in the order received (statuses only move forward) and linked.
+    Returns how many were applied. Periodic (``HOTLINE_STATUS_SWEEP_SECONDS``)."""
+    since = utcnow() - timedelta(hours=within_hours)
+    pairs = db.session.execute(
+        select(SmsStatusEvent, OutboxMessage)
+        .join(OutboxMessage, OutboxMessage.provider_id == SmsStatusEvent.message_sid)
+        .where(SmsStatusEvent.outbox_id.is_(None), SmsStatusEvent.received_at >= since,
+               SmsStatusEvent.message_sid != "")
+        .order_by(SmsStatusEvent.received_at, SmsStatusEvent.id).limit(limit)).all()
+    for event, row in pairs:
+        _apply_status(row, event.status, event.error_code, event.received_at)
+        event.outbox_id = row.id
+    db.session.flush()
+    return len(pairs)
