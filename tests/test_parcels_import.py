@@ -3,6 +3,8 @@ PostgreSQL COPY path against the portable one, the CLI, the background job."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 from test_parcels_support import (
@@ -291,6 +293,7 @@ def test_cli_import_with_progress_and_undo(app, runner, tmp_path):
     result = runner.invoke(args=["parcels", "import", str(path), "--incident", ref])
     assert result.exit_code == 0, result.output
     assert "3 new" in result.output and "1 rejected" in result.output
+    assert re.search(r"rejected, in \d+\.\d\d s", result.output)  # the import's own time
     assert "line 5: junk" in result.output
     result = runner.invoke(args=["parcels", "import", str(path), "--incident", ref,
                                  "--mode", "replace"])

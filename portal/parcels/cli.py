@@ -3,6 +3,7 @@ write the template."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -26,6 +27,7 @@ parcels_cli = AppGroup("parcels", help="Affected parcels: import, undo, template
               show_default=True)
 def import_command(file: Path, reference: str, mode: str) -> None:
     """Import a CSV or XLSX FILE of affected parcels into an incident."""
+    started = time.monotonic()
     g.audit_actor_label = cli_actor()
     incident = services.find_incident(reference)
     if incident is None:
@@ -56,7 +58,8 @@ def import_command(file: Path, reference: str, mode: str) -> None:
         raise click.ClickException(f"import failed: {services.failure_message(batch)}")
     click.echo(f"batch {batch.id}: {batch.total_rows} rows, {batch.inserted} new, "
                f"{batch.updated} updated, {batch.unchanged} unchanged, "
-               f"{batch.deactivated} no longer affected, {batch.rejected} rejected")
+               f"{batch.deactivated} no longer affected, {batch.rejected} rejected, "
+               f"in {time.monotonic() - started:.2f} s")
     for row in read_rejects(batch.rejects_path, 20):
         click.echo(f"  line {row['line']}: {row['tracking_number']}: {row['reason']}")
     if batch.rejected > 20:
