@@ -3,7 +3,7 @@
 After an import (file, CLI, background job or API push) the parcels whose situation or new
 expected date the batch changed, and the parcels it newly listed, are joined to the
 confirmed ``parcel`` subscriptions by tracking number in one ``INSERT ... SELECT`` per
-channel and language (``notifications.fanout.fan_out_changes``): one message per change
+channel and language (``notifications.fanout_changes.fan_out_changes``): one message per change
 and subscriber, in their language, written to the outbox in the import's transaction.
 Nothing is loaded into Python, and with no parcel subscriber it costs one indexed probe.
 
@@ -21,7 +21,7 @@ from sqlalchemy import String, case, cast, exists, func, literal, or_, select
 
 from portal.extensions import db
 from portal.incidents.models import Incident
-from portal.notifications.fanout import fan_out_changes
+from portal.notifications.fanout_changes import fan_out_changes
 from portal.parcels.labels import SITUATION_LABELS
 from portal.parcels.models import AffectedParcel, HistoryKind, ParcelHistory, ParcelImport
 
