@@ -156,3 +156,12 @@ def test_the_longest_parcel_sms_fits_the_segment_limit(app_ctx, language):
     body = sms.with_signature(rendered.text, "+8613800138000", "【速递】") + " " + \
         rendered.footer_text
     assert sms.segments(body) <= int(app_ctx.config.get("SMS_MAX_SEGMENTS", 3))
+
+
+@pytest.mark.parametrize("publish,drill", [(False, False), (False, True)])
+def test_draft_and_drill_imports_tell_nobody(app, tmp_path, publish, drill):
+    follow(app, "email", "ann@example.com", SF, "en")
+    ref = make_incident(app, publish=publish, drill=drill)
+    batch = import_file(app, ref, write(tmp_path, "a.csv", [[SF, "delayed", "2026-03-05"]]))
+    assert batch["inserted"] == 1
+    assert messages(app) == []

@@ -72,9 +72,14 @@ def _date_sql(changes):
 
 
 def notify_changes(batch: ParcelImport) -> int:
-    """Write the outbox rows for the parcels ``batch`` changed; returns how many."""
-    changes = changed_parcels(batch)
+    """Write the outbox rows for the parcels ``batch`` changed; returns how many.
+
+    Only for a published incident: a draft or a drill tells no customer anything (when a
+    draft is published, its bulletin reaches the parcels' followers)."""
     incident = db.session.get(Incident, batch.incident_id)
+    if incident is None or not incident.is_public:
+        return 0
+    changes = changed_parcels(batch)
     fields = {
         "tracking_number": lambda _language, _html: changes.c.topic_key,
         "situation": _situation_sql(changes),
