@@ -54,6 +54,8 @@ def register_extensions(app: Flask) -> None:
 
     import_models()
     db.init_app(app)
+    __import__("portal.config_cache", fromlist=["install"]).install()
+    __import__("portal.db", fromlist=["install_session_hooks"]).install_session_hooks()
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     mail.init_app(app)
     csrf.init_app(app)

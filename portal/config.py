@@ -144,6 +144,8 @@ def load_config(instance_path: str) -> dict:
         "CELERY_ALWAYS_EAGER": _bool(env("CELERY_ALWAYS_EAGER")),
         "CELERY_DATA_FOLDER": str(instance / "celery"),
         "OUTBOX_SWEEP_SECONDS": _int("OUTBOX_SWEEP_SECONDS", 15),
+        # Routing rules, queues, keywords and policy versions kept per process (0: off)
+        "CONFIG_CACHE_SECONDS": _int("CONFIG_CACHE_SECONDS", 5),
         # Incidents (bulletins): public page cache, stale-update alert, subscribe limit
         "PUBLIC_CACHE_MAX_AGE": _int("PUBLIC_CACHE_MAX_AGE", 15),
         "PUBLIC_PAGE_CACHE": env("PUBLIC_PAGE_CACHE", "auto"),  # auto | local | off

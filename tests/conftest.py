@@ -135,6 +135,8 @@ def empty_all_tables(app) -> None:
         with db.engine.begin() as conn:
             for table in reversed(db.metadata.sorted_tables):
                 conn.execute(table.delete())
+    # rows were deleted behind the sessions' back: settings kept per process go too
+    __import__("portal.config_cache", fromlist=["clear"]).clear(app)
 
 
 @pytest.fixture

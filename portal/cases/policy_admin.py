@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from portal.cases.models import Formula, PolicyRule, PolicyVersion
 from portal.cases.policy import DEFAULT_RULES, ClaimInput, Estimate, Rule, StandingOffer, calculate
+from portal.config_cache import cached
 from portal.db import utcnow
 from portal.extensions import db
 from portal.staff import audit
@@ -64,6 +65,8 @@ def rules_of(version: PolicyVersion | None) -> tuple[Rule, ...]:
     creation time, which also tells apart rows that reuse an id)."""
     if version is None:
         return DEFAULT_RULES
+    if isinstance(version, VersionInForce):
+        return version.rules
     if version.published_at is None or version.created_at is None:
         return tuple(to_rule(row) for row in version.rules)
     key = (version.id, version.created_at.isoformat())
@@ -154,6 +157,40 @@ def publish_version(version: PolicyVersion, *, actor=None,
     audit.record("policy.version_published", "policy_version", str(version.id), actor=actor,
                  effective_from=version.effective_from, force_majeure=version.force_majeure)
     return version
+
+
+@dataclass(frozen=True)
+class VersionInForce:
+    """The id and rules of the version in force: what filing a claim needs of it."""
+
+    id: int
+    rules: tuple[Rule, ...]
+
+
+def _load_published() -> tuple[tuple, ...]:
+    return tuple(tuple(row) for row in db.session.execute(
+        select(PolicyVersion.id, PolicyVersion.effective_from, PolicyVersion.created_at)
+        .where(PolicyVersion.published_at.is_not(None))
+        .order_by(PolicyVersion.effective_from.desc(), PolicyVersion.id.desc())))
+
+
+# Published versions (id, effective date): read on every claim, kept per process.
+_published = cached("policy_versions", (PolicyVersion, PolicyRule), _load_published)
+
+
+def policy_in_force(at: datetime | None = None) -> VersionInForce:
+    """The version in force (as ``ensure_default_version``), from the per-process list of
+    published versions and their rules: no query once both are known."""
+    at = at or utcnow()
+    for version_id, effective_from, created_at in _published():
+        if effective_from <= at:
+            rules = _RULES_CACHE.get((version_id, created_at.isoformat())) if created_at \
+                else None
+            if rules is None:
+                rules = rules_of(db.session.get(PolicyVersion, version_id))
+            return VersionInForce(version_id, rules)
+    version = ensure_default_version()
+    return VersionInForce(version.id, rules_of(version))
 
 
 def ensure_default_version() -> PolicyVersion:

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import literal_column, select, union_all
+from sqlalchemy import bindparam, literal_column, select, union_all
 
-from portal.cases import notices
+from portal.cases import filing, notices
 from portal.cases.clock import clock_for
 from portal.cases.models import (
     CLAIM_TYPES,
@@ -41,7 +41,7 @@ from portal.cases.models import (
     MessageKind,
 )
 from portal.cases.policy import ClaimInput, Estimate
-from portal.cases.policy_admin import ensure_default_version, estimate
+from portal.cases.policy_admin import estimate, policy_in_force
 from portal.db import utcnow
 from portal.extensions import db
 from portal.references import new_reference
@@ -98,21 +98,33 @@ def new_submission_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+# Statements read on every claim, built once: a statement built per call costs more in
+# Python (construction, cache key) than the database takes to answer it.
+_TOKEN_STATE = union_all(
+    select(literal_column("'case'").label("what"), Case.__table__.c.id.label("id"))
+    .where(Case.__table__.c.submission_token == bindparam("token")),
+    select(literal_column("'message'"), CaseMessage.__table__.c.case_id)
+    .where(CaseMessage.__table__.c.submission_token == bindparam("token")),
+    select(literal_column("'draft'"), CaseEvidence.__table__.c.id)
+    .where(CaseEvidence.__table__.c.draft_token == bindparam("token"),
+           CaseEvidence.__table__.c.case_id.is_(None)),
+)
+_cases = Case.__table__.c
+_OPEN_DUPLICATE = (
+    select(_cases.id)
+    .where(_cases.tracking_number == bindparam("tracking"), _cases.type == bindparam("type"),
+           _cases.phone_e164 == bindparam("phone"), _cases.state.in_(OPEN_STATES),
+           _cases.merged_into_id.is_(None))
+    .order_by(_cases.id).limit(1))
+
+
 def token_state(token: str | None) -> tuple[SubmitResult | None, bool]:
     """What a submission token already stands for, in one query: the outcome of an earlier
     submission with it (or None), and whether files are kept under it (a form that came
     back with errors)."""
     if not token:
         return None, False
-    rows = db.session.execute(union_all(
-        select(literal_column("'case'").label("what"), Case.id.label("id"))
-        .where(Case.submission_token == token),
-        select(literal_column("'message'"), CaseMessage.case_id)
-        .where(CaseMessage.submission_token == token),
-        select(literal_column("'draft'"), CaseEvidence.id)
-        .where(CaseEvidence.draft_token == token, CaseEvidence.case_id.is_(None)),
-    )).all()
-    found = dict(rows)
+    found = dict(db.session.connection().execute(_TOKEN_STATE, {"token": token}).all())
     if "case" in found:
         case = db.session.get(Case, found["case"])
         return SubmitResult(case, created=True, appended=False, replayed=True), False
@@ -132,11 +144,9 @@ def find_open_duplicate(tracking_number: str | None, case_type: str,
     """The open case with the same tracking number, type and phone, if any."""
     if not tracking_number or not phone_e164:
         return None
-    return db.session.scalar(
-        select(Case).where(Case.tracking_number == tracking_number, Case.type == case_type,
-                           Case.phone_e164 == phone_e164, Case.state.in_(OPEN_STATES),
-                           Case.merged_into_id.is_(None))
-        .order_by(Case.id).limit(1))
+    case_id = db.session.connection().execute(_OPEN_DUPLICATE, {
+        "tracking": tracking_number, "type": case_type, "phone": phone_e164}).scalar()
+    return db.session.get(Case, case_id) if case_id is not None else None
 
 
 def newest_cases(limit: int = 50) -> list[Case]:
@@ -181,19 +191,19 @@ def parcel_for(tracking_number: str | None):
     """The affected-parcel record for a tracking number (latest incident), or None."""
     if not tracking_number:
         return None
-    try:
-        from portal.parcels import services as parcels_services
-    except ImportError:
-        parcels_services = None
-    finder = getattr(parcels_services, "find_affected", None)
-    if finder is not None:
-        return finder(tracking_number)
     from portal.parcels.models import AffectedParcel
 
-    return db.session.scalar(
-        select(AffectedParcel).where(AffectedParcel.tracking_number == tracking_number,
-                                     AffectedParcel.active.is_(True))
-        .order_by(AffectedParcel.id.desc()).limit(1))
+    global _PARCEL
+    if _PARCEL is None:
+        parcels = AffectedParcel.__table__.c
+        _PARCEL = (select(parcels.id).where(parcels.tracking_number == bindparam("tracking"),
+                                            parcels.active.is_(True))
+                   .order_by(parcels.id.desc()).limit(1))
+    parcel_id = db.session.connection().execute(_PARCEL, {"tracking": tracking_number}).scalar()
+    return db.session.get(AffectedParcel, parcel_id) if parcel_id is not None else None
+
+
+_PARCEL = None
 
 
 def preview(sub: Submission) -> tuple[Estimate, object | None]:
@@ -268,49 +278,54 @@ def create_case(sub: Submission, now: datetime | None = None, actor=None) -> Cas
     """Create a case from a submission (web form, or staff entering a call or a 12305
     forward), with its reference, clock, policy version and suggestion.
 
-    The case, its first message, history entry and suggestion are built together and
-    written in one flush (no lazy loads, no second UPDATE): this runs on every claim."""
+    Runs on every claim: the rows are written with one INSERT each (``filing.py``), the
+    policy version in force comes from the per-process copy, and the new case is announced
+    (``case_filed``) so the queues route it when the transaction commits."""
     now = now or utcnow()
     reference = new_reference("case")
     parcel = parcel_for(sub.tracking_number)
     if parcel is not None and not sub.service_line:
         sub.service_line = parcel.service_line
     incident = parcel.incident if parcel is not None else None
-    version = ensure_default_version()
-    message = CaseMessage(kind=MessageKind.CUSTOMER, public=True,
-                          author_label="customer" if actor is None else actor.email,
-                          author_id=getattr(actor, "id", None), body=sub.description,
-                          created_at=now)
-    case = Case(
-        reference=reference, kind=sub.kind, type=sub.type, state=CaseState.NEW,
-        source=sub.source, customer_name=sub.customer_name, phone_e164=sub.phone_e164,
-        phone_tail_digest=phone_tail_digest(sub.phone_e164 or "", reference),
-        email=sub.email, language=sub.language, preferred_channel=sub.preferred_channel,
-        consent_at=now if sub.consent else None, tracking_number=sub.tracking_number,
-        service_line=sub.service_line, incident_id=parcel.incident_id if parcel else None,
-        parcel_id=parcel.id if parcel else None, claimed_fen=sub.claimed_fen,
-        declared_value_fen=sub.declared_value_fen, insured=sub.insured,
-        freight_fen=sub.freight_fen, damaged_percent=sub.damaged_percent,
-        policy_version_id=version.id, submission_token=sub.submission_token,
-        access_nonce=secrets.token_hex(8), created_at=now, updated_at=now,
-        last_customer_at=now, reopened_count=0, messages=[message], evidence=[],
-        decisions=[], events=[])
+    version = policy_in_force()
+    values = {
+        "reference": reference, "kind": sub.kind, "type": sub.type, "state": CaseState.NEW,
+        "source": sub.source, "customer_name": sub.customer_name, "phone_e164": sub.phone_e164,
+        "phone_tail_digest": phone_tail_digest(sub.phone_e164 or "", reference),
+        "email": sub.email, "language": sub.language, "preferred_channel": sub.preferred_channel,
+        "consent_at": now if sub.consent else None, "tracking_number": sub.tracking_number,
+        "service_line": sub.service_line, "incident_id": parcel.incident_id if parcel else None,
+        "parcel_id": parcel.id if parcel else None, "claimed_fen": sub.claimed_fen,
+        "declared_value_fen": sub.declared_value_fen, "insured": sub.insured,
+        "freight_fen": sub.freight_fen, "damaged_percent": sub.damaged_percent,
+        "policy_version_id": version.id, "submission_token": sub.submission_token,
+        "access_nonce": secrets.token_hex(8), "created_at": now, "updated_at": now,
+        "last_customer_at": now, "reopened_count": 0, "legal_clock": None, "legal_due_at": None,
+        "suggested_fen": None, "decision": None}
     clock = clock_for(sub.kind, sub.source, now, current_app.config)
     if clock is not None:
-        case.legal_clock, case.legal_due_at = clock.name, clock.due_at
-    log_event(case, "created", to_state=case.state, actor=actor,
-              actor_label="" if actor else "customer", source=sub.source,
-              legal_clock=case.legal_clock)
-    if case.kind == CaseKind.CLAIM and case.type in CLAIM_TYPES:
-        suggest(case, version=version, incident=incident, flush=False)
-    for row in [*(draft_evidence(sub.submission_token) if sub.has_drafts else []),
-                *sub.evidence]:
-        row.draft_token = None
-        row.message = message
-        case.evidence.append(row)
-    db.session.add(case)
-    db.session.flush()
+        values["legal_clock"], values["legal_due_at"] = clock.name, clock.due_at
+    event = {"action": "created", "from_state": None, "to_state": CaseState.NEW,
+                 "actor_id": getattr(actor, "id", None),
+                 "actor_label": getattr(actor, "email", "") or "customer",
+                 "detail": {"source": sub.source, "legal_clock": values["legal_clock"]},
+                 "created_at": now}
+    suggestion = None
+    if sub.kind == CaseKind.CLAIM and sub.type in CLAIM_TYPES:
+        result = estimate(sub.claim_input(), version, incident)
+        values["suggested_fen"], values["decision"] = result.amount_fen, DecisionStep.SUGGESTED
+        suggestion = {"step": DecisionStep.SUGGESTED, "amount_fen": result.amount_fen,
+                          "reason": "policy", "policy_version_id": version.id,
+                          "detail": result.as_dict(), "actor_id": None, "actor_label": "policy",
+                          "created_at": now}
+    message = {"kind": MessageKind.CUSTOMER, "public": True,
+                   "author_label": "customer" if actor is None else actor.email,
+                   "author_id": getattr(actor, "id", None), "body": sub.description,
+                   "submission_token": None, "created_at": now}
+    kept = draft_evidence(sub.submission_token) if sub.has_drafts else []
+    case = filing.write_case(values, message, event, suggestion, [*kept, *sub.evidence])
     notices.received(case)
+    filing.case_filed.send(case)
     return case
 
 

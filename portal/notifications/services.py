@@ -26,13 +26,14 @@ import hashlib
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import literal_column, or_, select, tuple_, union_all
+from sqlalchemy import bindparam, literal_column, or_, select, tuple_, union_all
 from sqlalchemy.exc import IntegrityError
 
-from portal.db import utcnow
+from portal.db import insert_persistent, utcnow
 from portal.extensions import db
 from portal.i18n import DEFAULT_LANGUAGE, LANGUAGES, normalise_language
 from portal.notifications import sms
+from portal.notifications.dispatch import note_outbox_rows
 from portal.notifications.links import unsubscribe_url
 from portal.notifications.models import (
     Channel,
@@ -95,21 +96,28 @@ def _existing_keys(keys: list[str]) -> set[str]:
     return found
 
 
+_outbox, _suppression = OutboxMessage.__table__.c, Suppression.__table__.c
+# Built once (every claim runs them); the lists are expanded when executed.
+_KNOWN_KEYS = select(literal_column("'key'").label("what"), _outbox.idempotency_key.label("a"),
+                     literal_column("''").label("b")).where(
+    _outbox.idempotency_key.in_(bindparam("keys", expanding=True)))
+_KNOWN_KEYS_AND_SUPPRESSED = union_all(_KNOWN_KEYS, select(
+    literal_column("'suppressed'"), _suppression.channel, _suppression.address).where(
+    tuple_(_suppression.channel, _suppression.address).in_(bindparam("pairs", expanding=True))))
+
+
 def _known(keys: list[str], pairs: set[tuple[str, str]]) -> tuple[set[str], set[tuple[str, str]]]:
     """The keys already in the outbox and the suppressed pairs; for a few recipients (the
     usual case: one person's email and SMS) both in one statement."""
     if len(keys) > CHUNK or len(pairs) > CHUNK:
         return set(_existing_keys(keys)), suppressed_addresses(pairs)
-    query = select(literal_column("'key'").label("what"),
-                   OutboxMessage.idempotency_key.label("a"),
-                   literal_column("''").label("b")).where(
-        OutboxMessage.idempotency_key.in_(keys))
     if pairs:
-        query = union_all(query, select(
-            literal_column("'suppressed'"), Suppression.channel, Suppression.address).where(
-            tuple_(Suppression.channel, Suppression.address).in_(sorted(pairs))))
+        rows = db.session.connection().execute(_KNOWN_KEYS_AND_SUPPRESSED,
+                                               {"keys": keys, "pairs": sorted(pairs)})
+    else:
+        rows = db.session.connection().execute(_KNOWN_KEYS, {"keys": keys})
     existing, suppressed = set(), set()
-    for what, a, b in db.session.execute(query):
+    for what, a, b in rows:
         if what == "key":
             existing.add(a)
         else:
@@ -159,30 +167,34 @@ def savepoints_work() -> bool:
     return db.session.get_bind().dialect.name != "sqlite"
 
 
+def _write(rows: list[OutboxMessage]) -> list[OutboxMessage]:
+    """INSERT the built rows, one Core statement each (no unit of work: a claim's
+    confirmation runs this on every claim), and tell dispatch they were written."""
+    written = [insert_persistent(db.session, OutboxMessage, {
+        key: value for key, value in vars(row).items() if not key.startswith("_")})
+        for row in rows]
+    note_outbox_rows(db.session, len(written))
+    return written
+
+
 def _insert(rows: list[OutboxMessage]) -> list[OutboxMessage]:
     """Add rows inside a savepoint; on a concurrent duplicate, fall back row by row."""
     if not rows:
         return []
     if not savepoints_work():
-        db.session.add_all(rows)
-        db.session.flush()
-        return rows
+        return _write(rows)
     try:
         with db.session.begin_nested():
-            db.session.add_all(rows)
+            return _write(rows)
     except IntegrityError:
         written = []
         for row in rows:
-            fresh = OutboxMessage(**{c.key: getattr(row, c.key)
-                                     for c in OutboxMessage.__table__.columns if c.key != "id"})
             try:
                 with db.session.begin_nested():
-                    db.session.add(fresh)
+                    written.extend(_write([row]))
             except IntegrityError:
                 continue  # another transaction wrote this key first
-            written.append(fresh)
         return written
-    return rows
 
 
 def notify(template: str, recipients: list[Recipient], context: dict, event_key: str,

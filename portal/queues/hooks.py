@@ -6,8 +6,9 @@
   clock.
 - A new case is routed when its transaction commits (``before_commit``), so routing sees
   the case complete (first message, parcel, amounts) whatever order the claims service
-  builds it in; the claims service needs no call of ours. A case routed earlier in the
-  transaction (staff-created cases) is left alone.
+  builds it in. New cases are seen in the session's new objects, or, when the claims
+  service writes them with bulk INSERTs, through its ``case_filed`` signal. A case routed
+  earlier in the transaction (staff-created cases) is left alone.
 - A new customer message on a routed case counts as a contact and is checked for
   escalation signals: a signal (or repeated contacts) raises the priority, tags the case
   and is written to its history.
@@ -16,9 +17,10 @@
 from __future__ import annotations
 
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.util import identity_key
 
+from portal.cases.filing import case_filed
 from portal.cases.models import Case, CaseMessage
 
 _installed = False
@@ -97,6 +99,13 @@ def _before_flush(session: Session, _context, _instances) -> None:
             _customer_message(session, message)
 
 
+def _on_case_filed(case) -> None:
+    """A case written with bulk INSERTs (``portal.cases.filing``): route it at commit."""
+    session = object_session(case)
+    if session is not None:
+        session.info.setdefault(NEW_CASES, []).append(case)
+
+
 def _before_commit(session: Session) -> None:
     cases = session.info.pop(NEW_CASES, None)
     if not cases:
@@ -130,4 +139,5 @@ def install() -> None:
     event.listen(Session, "before_flush", _before_flush)
     event.listen(Session, "before_commit", _before_commit)
     event.listen(Session, "after_rollback", _forget)
+    case_filed.connect(_on_case_filed)
     _installed = True

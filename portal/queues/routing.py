@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm.util import identity_key
 
+from portal.config_cache import cached
 from portal.db import utcnow
 from portal.extensions import db
 from portal.queues import signals, sla
@@ -145,14 +147,62 @@ def check(conditions: dict, facts: Facts) -> tuple[bool, list[str]]:
     return True, reasons
 
 
+@dataclass(frozen=True)
+class QueueInfo:
+    """What routing needs of a queue (plain values, kept per process)."""
+
+    id: int
+    slug: str
+    active: bool
+    strategy: str
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """An enabled routing rule (plain values, kept per process)."""
+
+    id: int
+    name: str
+    conditions: dict
+    actions: dict
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    """The enabled rules in order, the queues by slug and the fallback queue."""
+
+    rules: tuple[RuleInfo, ...]
+    queues: dict[str, QueueInfo]
+    fallback: QueueInfo | None
+
+
+def _queue_info(queue: Queue) -> QueueInfo:
+    return QueueInfo(queue.id, queue.slug, bool(queue.active), str(queue.strategy))
+
+
+def _load_config() -> RoutingConfig:
+    rules = tuple(RuleInfo(r.id, r.name, dict(r.conditions or {}), dict(r.actions or {}))
+                  for r in db.session.scalars(
+                      select(RoutingRule).where(RoutingRule.enabled.is_(True))
+                      .order_by(RoutingRule.position, RoutingRule.id)))
+    queues = list(db.session.scalars(select(Queue).order_by(Queue.position, Queue.id)))
+    fallback = next((q for q in queues if q.is_fallback and q.active), None)
+    return RoutingConfig(rules, {q.slug: _queue_info(q) for q in queues},
+                         _queue_info(fallback) if fallback is not None else None)
+
+
+# Read on every filed case; kept per process (see portal.config_cache).
+routing_config = cached("routing", (RoutingRule, Queue), _load_config)
+
+
 @dataclass
 class Decision:
     """The outcome of evaluating the rules for one case."""
 
-    queue: Queue | None
+    queue: QueueInfo | None
     priority: int
     tags: list[str] = field(default_factory=list)
-    rule: RoutingRule | None = None
+    rule: RuleInfo | None = None
     explanation: str = ""
     signals: list[signals.Signal] = field(default_factory=list)
 
@@ -174,23 +224,22 @@ def queue_by_slug(slug: str | None) -> Queue | None:
 def decide(case, facts: Facts | None = None) -> Decision:
     """Evaluate the rules (first match wins), the fallback and the signals."""
     facts = facts or facts_of(case)
-    rules = db.session.scalars(select(RoutingRule).where(RoutingRule.enabled.is_(True))
-                               .order_by(RoutingRule.position, RoutingRule.id))
+    config = routing_config()
     decision = None
-    for rule in rules:
+    for rule in config.rules:
         ok, reasons = check(rule.conditions, facts)
         if not ok:
             continue
-        actions = rule.actions or {}
-        queue = queue_by_slug(actions.get("queue"))
+        actions = rule.actions
+        queue = config.queues.get(actions.get("queue") or "")
         if queue is None or not queue.active:
-            queue = fallback_queue()
+            queue = config.fallback
         why = f"rule '{rule.name}' matched: " + ("; ".join(reasons) or "always")
         decision = Decision(queue, int(actions.get("priority") or Priority.NORMAL),
                             _norm(actions.get("tags")), rule, why)
         break
     if decision is None:
-        queue = fallback_queue()
+        queue = config.fallback
         decision = Decision(queue, Priority.NORMAL, [], None,
                             "no rule matched: fallback queue" if queue else
                             "no rule matched and no fallback queue")
@@ -245,13 +294,19 @@ def apply(case, decision: Decision, *, actor=None, now: datetime | None = None,
           new: bool = False) -> CaseWork:
     """Store a decision: work row, SLA, tags, decision row and history, in one flush.
 
-    ``new``: the case was filed in this transaction (no work row or tags to read)."""
+    ``new``: the case was filed in this transaction (no work row or tags to read); its
+    rows are then written with one INSERT each (``_write_new``): this runs on every claim."""
     from portal.cases.services import log_event
 
     now = now or utcnow()
-    work = ensure_work(case, now, new=new)
-    work.queue = decision.queue
+    if new:
+        work = CaseWork(case_id=case.id, state=case.state, is_open=case.state in sla.OPEN_STATES,
+                        opened_at=case.created_at or now, priority=Priority.NORMAL,
+                        paused_seconds=0, contacts=1, signals=[], escalated=False)
+    else:
+        work = ensure_work(case, now)
     work.queue_id = decision.queue.id if decision.queue else None
+    work.queue = db.session.get(Queue, work.queue_id) if work.queue_id else None
     work.priority = decision.priority
     work.signals = sorted({*(work.signals or []), *(s.tag for s in decision.signals)})
     if work.state in sla.PAUSED_STATES and work.paused_since is None:
@@ -259,18 +314,45 @@ def apply(case, decision: Decision, *, actor=None, now: datetime | None = None,
     if work.sla_started_at is None:  # the clocks run from the filing, not the routing
         work.sla_started_at = case.created_at or now
     sla.start(work, now)
-    add_tags(case.id, decision.tags, "rule", have=set() if new else None)
-    db.session.add(RoutingDecision(
-        case_id=case.id, rule_id=decision.rule.id if decision.rule else None,
-        rule_name=decision.rule.name if decision.rule else "",
-        queue_id=work.queue_id, priority=decision.priority,
-        explanation=decision.explanation[:2000],
-        detail={"tags": decision.tags, "signals": [s.tag for s in decision.signals]},
-        actor_label=getattr(actor, "email", None) or "routing", created_at=now))
-    log_event(case, "routed", actor=actor, actor_label="" if actor else "routing",
-              queue=decision.queue.slug if decision.queue else None,
-              priority=decision.priority, explanation=decision.explanation[:500])
+    routed = {
+        "case_id": case.id, "rule_id": decision.rule.id if decision.rule else None,
+        "rule_name": decision.rule.name if decision.rule else "",
+        "queue_id": work.queue_id, "priority": decision.priority,
+        "explanation": decision.explanation[:2000],
+        "detail": {"tags": decision.tags, "signals": [s.tag for s in decision.signals]},
+        "actor_label": getattr(actor, "email", None) or "routing", "created_at": now}
+    history = {"queue": decision.queue.slug if decision.queue else None,
+                   "priority": decision.priority, "explanation": decision.explanation[:500]}
+    if new:
+        return _write_new(case, work, decision, routed, history, actor, now)
+    add_tags(case.id, decision.tags, "rule")
+    db.session.add(RoutingDecision(**routed))
+    log_event(case, "routed", actor=actor, actor_label="" if actor else "routing", **history)
     db.session.flush()
+    return work
+
+
+def _write_new(case, draft: CaseWork, decision: Decision, routed: dict, history: dict,
+               actor, now: datetime) -> CaseWork:
+    """The rows of a new case's routing, one INSERT each; returns the persistent work row."""
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    from portal.cases.models import CaseEvent
+    from portal.db import insert_persistent, insert_rows
+
+    columns = CaseWork.__table__.columns.keys()
+    work = insert_persistent(db.session, CaseWork,
+                             {k: v for k, v in vars(draft).items() if k in columns})
+    set_committed_value(case, "work", work)
+    tags = sorted({t.strip().lower()[:40] for t in decision.tags} - {""})
+    insert_rows(db.session, CaseTag, [{"case_id": case.id, "tag": t, "source": "rule"}
+                                      for t in tags])
+    insert_rows(db.session, RoutingDecision, [routed])
+    insert_rows(db.session, CaseEvent, [{
+        "case_id": case.id, "action": "routed", "from_state": None, "to_state": None,
+        "actor_id": getattr(actor, "id", None),
+        "actor_label": getattr(actor, "email", None) or "routing", "detail": history,
+        "created_at": now}])
     return work
 
 
@@ -284,12 +366,17 @@ def route_case(case, *, actor=None, now: datetime | None = None,
 
     try:
         with db.session.begin_nested():
-            work = apply(case, decide(case), actor=actor, now=now, new=new)
-            if work.queue is not None and work.queue.strategy != "manual":
+            decision = decide(case)
+            work = apply(case, decision, actor=actor, now=now, new=new)
+            if decision.queue is not None and decision.queue.strategy != "manual":
                 assignment.auto_assign(work, now=now)
         return work
     except Exception:
         log.exception("routing failed for case %s; left for the periodic job", case.id)
+        if new:  # the work row written in the savepoint is gone: forget its object too
+            stale = db.session.identity_map.get(identity_key(CaseWork, case.id))
+            if stale is not None:
+                db.session.expunge(stale)
         return None
 
 

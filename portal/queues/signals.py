@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 
+from portal.config_cache import cached
 from portal.extensions import db
 from portal.queues.models import EscalationKeyword, Priority
 
@@ -60,8 +61,7 @@ class Signal:
         return f"signal {self.tag}"
 
 
-def keywords() -> list[tuple[str, str, str, int]]:
-    """(language, keyword, tag, priority) of the active list (built-in when empty)."""
+def _load_keywords() -> list[tuple[str, str, str, int]]:
     rows = db.session.execute(select(
         EscalationKeyword.language, EscalationKeyword.keyword, EscalationKeyword.tag,
         EscalationKeyword.priority, EscalationKeyword.active)).all()
@@ -69,6 +69,15 @@ def keywords() -> list[tuple[str, str, str, int]]:
         return [(lang, kw, tag, int(p)) for lang, items in BUILTIN.items()
                 for kw, tag, p in items]
     return [(lang, kw, tag, int(p)) for lang, kw, tag, p, active in rows if active]
+
+
+_keywords = cached("escalation_keywords", (EscalationKeyword,), _load_keywords)
+
+
+def keywords() -> list[tuple[str, str, str, int]]:
+    """(language, keyword, tag, priority) of the active list (built-in when empty); kept
+    per process (see portal.config_cache)."""
+    return _keywords()
 
 
 def ensure_defaults() -> int:
@@ -106,24 +115,40 @@ def find_signals(text: str, items: list[tuple[str, str, str, int]] | None = None
     return sorted(found.values(), key=lambda s: (s.priority, s.tag))
 
 
+_EARLIER: dict[tuple, object] = {}
+
+
+def _earlier_statement(phone: bool, email: bool, before: bool, since: bool):
+    """The count statement for one combination of criteria, built once (every claim runs
+    it: building it per call costs more than the database takes to answer)."""
+    key = (phone, email, before, since)
+    statement = _EARLIER.get(key)
+    if statement is None:
+        from portal.cases.models import Case
+
+        cases = Case.__table__.c
+        clauses = ([cases.phone_e164 == bindparam("phone")] if phone else []) + \
+            ([cases.email == bindparam("email")] if email else [])
+        statement = select(func.count()).select_from(Case.__table__).where(or_(*clauses))
+        if before:  # the case itself is stored: only those filed before it
+            statement = statement.where(cases.id < bindparam("case_id"))
+        if since:
+            statement = statement.where(cases.created_at >= bindparam("since"))
+        _EARLIER[key] = statement
+    return statement
+
+
 def earlier_cases(case, within_days: int | None = None) -> int:
     """How many earlier cases the same customer (phone or email) has filed."""
-    from portal.cases.models import Case
-
-    clauses = []
-    if case.phone_e164:
-        clauses.append(Case.phone_e164 == case.phone_e164)
-    if case.email:
-        clauses.append(Case.email == case.email)
-    if not clauses:
+    if not case.phone_e164 and not case.email:
         return 0
-    query = select(func.count()).select_from(Case).where(or_(*clauses), Case.id != case.id)
-    if case.id is not None:
-        query = query.where(Case.id < case.id)
+    params = {"phone": case.phone_e164, "email": case.email, "case_id": case.id}
     if within_days:
-        since = (case.created_at or datetime.now().astimezone()) - timedelta(days=within_days)
-        query = query.where(Case.created_at >= since)
-    return int(db.session.scalar(query) or 0)
+        params["since"] = (case.created_at or datetime.now().astimezone()) - timedelta(
+            days=within_days)
+    statement = _earlier_statement(bool(case.phone_e164), bool(case.email),
+                                   case.id is not None, bool(within_days))
+    return int(db.session.connection().execute(statement, params).scalar() or 0)
 
 
 def repeat_signal(contacts: int, earlier: int) -> Signal | None:
