@@ -11,7 +11,6 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -26,6 +25,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from portal.cases.models import CLAIM_TYPES, COMPLAINT_TYPES, CaseKind, CaseType
+from portal.forms import PortalForm
 from portal.i18n import LANGUAGE_NAMES, LANGUAGES
 
 TYPE_LABELS = {
@@ -98,7 +98,7 @@ def parse_phone(text: str, region: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-class ClaimForm(FlaskForm):
+class ClaimForm(PortalForm):
     """The one form for every claim, complaint and question."""
 
     submission_token = HiddenField()
@@ -207,7 +207,7 @@ class ClaimForm(FlaskForm):
         return CaseKind.ENQUIRY
 
 
-class VerifyForm(FlaskForm):
+class VerifyForm(PortalForm):
     """Reference and last 4 digits of the phone."""
 
     reference = StringField(_l("Case reference"), validators=[
@@ -216,28 +216,28 @@ class VerifyForm(FlaskForm):
         DataRequired(_l("Enter the last 4 digits.")), Length(max=12)])
 
 
-class RecoverForm(FlaskForm):
+class RecoverForm(PortalForm):
     """"I lost my reference": a phone or email."""
 
     contact = StringField(_l("Your phone number or email address"), validators=[
         DataRequired(_l("Enter a phone number or an email address.")), Length(max=254)])
 
 
-class MessageForm(FlaskForm):
+class MessageForm(PortalForm):
     """The customer adds information or files."""
 
     body = TextAreaField(_l("Add information"), validators=[Length(max=4000)])
     evidence = MultipleFileField(_l("Add photos or documents"))
 
 
-class AnswerForm(FlaskForm):
+class AnswerForm(PortalForm):
     """Accept or decline an offer."""
 
     answer = HiddenField(validators=[DataRequired()])
     reason = TextAreaField(_l("If you decline, tell us why"), validators=[Length(max=2000)])
 
 
-class RatingForm(FlaskForm):
+class RatingForm(PortalForm):
     """A 1-5 rating and an optional comment."""
 
     score = RadioField(_l("How satisfied are you with how we handled your case?"),
@@ -247,7 +247,7 @@ class RatingForm(FlaskForm):
                             validators=[Length(max=2000)])
 
 
-class StaffReplyForm(FlaskForm):
+class StaffReplyForm(PortalForm):
     """A public reply or an internal note."""
 
     body = TextAreaField(_l("Message"), validators=[DataRequired(), Length(max=8000)])
@@ -255,14 +255,14 @@ class StaffReplyForm(FlaskForm):
     wait = BooleanField(_l("Wait for the customer's answer"))
 
 
-class OfferForm(FlaskForm):
+class OfferForm(PortalForm):
     """Offer an amount."""
 
     amount = StringField(_l("Amount (yuan)"), validators=[DataRequired()])
     reason = TextAreaField(_l("Why (logged)"), validators=[DataRequired(), Length(max=2000)])
 
 
-class PaymentForm(FlaskForm):
+class PaymentForm(PortalForm):
     """Record a payment."""
 
     paid_on = DateField(_l("Paid on"), validators=[DataRequired()])
@@ -272,7 +272,7 @@ class PaymentForm(FlaskForm):
     reference = StringField(_l("Payment reference"), validators=[DataRequired(), Length(max=80)])
 
 
-class StateForm(FlaskForm):
+class StateForm(PortalForm):
     """Change the state of a case."""
 
     state = SelectField(_l("New state"), choices=[

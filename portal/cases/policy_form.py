@@ -8,16 +8,16 @@ separated by spaces``. Empty values are written as ``-``.
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from portal.cases.forms import parse_yuan
 from portal.cases.models import Formula
 from portal.cases.policy_admin import RuleInput
+from portal.forms import PortalForm
 
 
-class PolicyForm(FlaskForm):
+class PolicyForm(PortalForm):
     """A new policy version."""
 
     name = StringField(_l("Version name"), validators=[DataRequired(), Length(max=80)])

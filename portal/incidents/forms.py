@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -15,10 +14,11 @@ from wtforms import (
 from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Optional
 
+from portal.forms import PortalForm
 from portal.incidents.labels import SEVERITY_LABELS, STATE_LABELS, TYPE_LABELS
 
 
-class SubscribeForm(FlaskForm):
+class SubscribeForm(PortalForm):
     """Email subscription to one incident."""
 
     email = EmailField(_l("Email address"), validators=[
@@ -31,7 +31,7 @@ def _choices(labels: dict) -> list[SelectChoice]:
 
 
 
-class IncidentForm(FlaskForm):
+class IncidentForm(PortalForm):
     """Declare or edit an incident."""
 
     title_zh_hans = StringField(_l("Title (Simplified Chinese)"),
@@ -68,7 +68,7 @@ class IncidentForm(FlaskForm):
     drill = BooleanField(_l("This is a drill (staff only, nobody is notified)"))
 
 
-class UpdateForm(FlaskForm):
+class UpdateForm(PortalForm):
     """Draft an update (or correct a published one)."""
 
     state = SelectField(_l("State"), choices=_choices(STATE_LABELS))
@@ -81,14 +81,14 @@ class UpdateForm(FlaskForm):
     notify = BooleanField(_l("Notify subscribers by email"), default=True)
 
 
-class NoteForm(FlaskForm):
+class NoteForm(PortalForm):
     """An internal note."""
 
     body = TextAreaField(_l("Internal note (never shown to customers)"),
                          validators=[DataRequired(), Length(max=10000)])
 
 
-class ReasonForm(FlaskForm):
+class ReasonForm(PortalForm):
     """A correction note or a withdrawal reason, in three languages."""
 
     reason_zh_hans = TextAreaField(_l("Reason (Simplified Chinese)"),
@@ -103,7 +103,7 @@ class CorrectionForm(UpdateForm, ReasonForm):
     """Correct a published update: new text plus a note saying what changed."""
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(PortalForm):
     """A bare form for buttons (publish, resolve): CSRF only."""
 
     notify = BooleanField(_l("Notify subscribers"), default=True)

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, SubmitField
 from wtforms.validators import DataRequired, Regexp
 
+from portal.forms import PortalForm
 
-class ActionForm(FlaskForm):
+
+class ActionForm(PortalForm):
     """A single button (confirm, unsubscribe, resubscribe)."""
 
     submit = SubmitField(_l("Continue"))
 
 
-class RetryForm(FlaskForm):
+class RetryForm(PortalForm):
     """Retry one row, or every row shown (``ids`` is a comma-separated list)."""
 
     ids = HiddenField(validators=[DataRequired(), Regexp(r"^\d+(,\d+)*$")])

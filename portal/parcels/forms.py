@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import RadioField, StringField
 from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length
 
+from portal.forms import PortalForm
 from portal.parcels.labels import MODE_LABELS
 
 
-class DetailsForm(FlaskForm):
+class DetailsForm(PortalForm):
     """The last 4 digits of the sender's or recipient's phone."""
 
     digits = StringField(_l("Last 4 digits of the sender's or recipient's phone number"),
                          validators=[DataRequired(), Length(max=20)])
 
 
-class SubscribeForm(FlaskForm):
+class SubscribeForm(PortalForm):
     """Get news about one parcel by SMS or email."""
 
     channel = RadioField(_l("How should we tell you?"),
@@ -30,7 +30,7 @@ class SubscribeForm(FlaskForm):
                           validators=[DataRequired(), Length(max=254)])
 
 
-class ImportForm(FlaskForm):
+class ImportForm(PortalForm):
     """Upload a CSV or XLSX list of affected parcels."""
 
     file = FileField(_l("CSV or XLSX file"), validators=[FileRequired()])
@@ -39,5 +39,5 @@ class ImportForm(FlaskForm):
                       validators=[DataRequired()])
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(PortalForm):
     """A button that only needs CSRF protection (undo)."""

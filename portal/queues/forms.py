@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -14,6 +13,8 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, Regexp
 
+from portal.forms import PortalForm
+
 PRIORITY_CHOICES = [("1", _l("Urgent")), ("2", _l("High")), ("3", _l("Normal")), ("4", _l("Low"))]
 STRATEGY_CHOICES = [("manual", _l("Manual (take next)")), ("round_robin", _l("Round robin")),
                     ("least_loaded", _l("Least loaded"))]
@@ -22,7 +23,7 @@ SOURCE_CHOICES = [("phone", _l("Phone call")),
                   ("postal_12305", _l("Forward from the postal authority (12305)"))]
 
 
-class ReplyForm(FlaskForm):
+class ReplyForm(PortalForm):
     """A public reply or an internal note."""
 
     body = TextAreaField(_l("Message"), validators=[DataRequired(), Length(max=8000)])
@@ -30,20 +31,20 @@ class ReplyForm(FlaskForm):
     wait = BooleanField(_l("Wait for the customer's answer"))
 
 
-class RevealForm(FlaskForm):
+class RevealForm(PortalForm):
     """Show the customer's full contact details (logged)."""
 
     reason = StringField(_l("Why (logged)"), validators=[DataRequired(), Length(max=300)])
 
 
-class AssignForm(FlaskForm):
+class AssignForm(PortalForm):
     """Assign to an agent (empty: back to the queue)."""
 
     assignee = SelectField(_l("Assignee"), choices=[], validate_choice=False)
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=300)])
 
 
-class MoveForm(FlaskForm):
+class MoveForm(PortalForm):
     """Move to another queue, or change the priority."""
 
     queue = SelectField(_l("Queue"), choices=[], validate_choice=False)
@@ -51,7 +52,7 @@ class MoveForm(FlaskForm):
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=300)])
 
 
-class StateForm(FlaskForm):
+class StateForm(PortalForm):
     """Change the case's state."""
 
     state = SelectField(_l("New state"), choices=[
@@ -60,14 +61,14 @@ class StateForm(FlaskForm):
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=300)])
 
 
-class ApproveForm(FlaskForm):
+class ApproveForm(PortalForm):
     """Approve and offer compensation."""
 
     amount = StringField(_l("Amount (yuan)"), validators=[DataRequired(), Length(max=20)])
     reason = TextAreaField(_l("Why (logged)"), validators=[DataRequired(), Length(max=2000)])
 
 
-class MergeForm(FlaskForm):
+class MergeForm(PortalForm):
     """Merge this case into another."""
 
     target = StringField(_l("Merge into case (reference)"),
@@ -75,14 +76,14 @@ class MergeForm(FlaskForm):
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=300)])
 
 
-class TagForm(FlaskForm):
+class TagForm(PortalForm):
     """Add tags."""
 
     tags = StringField(_l("Tags (comma separated)"), validators=[DataRequired(),
                                                                  Length(max=200)])
 
 
-class BulkForm(FlaskForm):
+class BulkForm(PortalForm):
     """A bulk action on the selected cases."""
 
     action = SelectField(_l("Action"), choices=[
@@ -93,7 +94,7 @@ class BulkForm(FlaskForm):
         ("resolved", _l("Resolved")), ("closed", _l("Closed"))])
 
 
-class StandingOfferForm(FlaskForm):
+class StandingOfferForm(PortalForm):
     """Apply an incident's standing offer to all its open delay claims."""
 
     incident = StringField(_l("Incident reference"), validators=[DataRequired(),
@@ -101,7 +102,7 @@ class StandingOfferForm(FlaskForm):
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=300)])
 
 
-class StaffCaseForm(FlaskForm):
+class StaffCaseForm(PortalForm):
     """A case entered by staff."""
 
     source = SelectField(_l("Source"), choices=SOURCE_CHOICES)
@@ -120,7 +121,7 @@ class StaffCaseForm(FlaskForm):
                                 validators=[DataRequired(), Length(max=8000)])
 
 
-class AvailabilityForm(FlaskForm):
+class AvailabilityForm(PortalForm):
     """An agent's availability and capacity."""
 
     available = BooleanField(_l("Available for new cases"))
@@ -128,7 +129,7 @@ class AvailabilityForm(FlaskForm):
                             validators=[Optional(), NumberRange(min=0, max=500)])
 
 
-class QueueForm(FlaskForm):
+class QueueForm(PortalForm):
     """Create or edit a queue."""
 
     slug = StringField(_l("Short name (in the address)"), validators=[
@@ -145,7 +146,7 @@ class QueueForm(FlaskForm):
     is_escalation = BooleanField(_l("Escalation queue"))
 
 
-class RuleForm(FlaskForm):
+class RuleForm(PortalForm):
     """A routing rule (conditions left empty do not restrict)."""
 
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=80)])
@@ -172,7 +173,7 @@ class RuleForm(FlaskForm):
     tags = StringField(_l("Tags"), validators=[Optional(), Length(max=200)])
 
 
-class SlaForm(FlaskForm):
+class SlaForm(PortalForm):
     """An SLA policy of a queue for one priority."""
 
     queue = SelectField(_l("Queue"), choices=[], validate_choice=False)
@@ -188,7 +189,7 @@ class SlaForm(FlaskForm):
     move_escalation = BooleanField(_l("On breach: move to the escalation queue"))
 
 
-class CalendarForm(FlaskForm):
+class CalendarForm(PortalForm):
     """A business calendar's name, zone and working hours."""
 
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=80)])
@@ -198,7 +199,7 @@ class CalendarForm(FlaskForm):
                           validators=[DataRequired(), Length(max=2000)])
 
 
-class CalendarDayForm(FlaskForm):
+class CalendarDayForm(PortalForm):
     """Add or correct a holiday or a make-up working day."""
 
     day = DateField(_l("Date"), validators=[DataRequired()])
@@ -207,7 +208,7 @@ class CalendarDayForm(FlaskForm):
     name = StringField(_l("Name"), validators=[Optional(), Length(max=80)])
 
 
-class KeywordForm(FlaskForm):
+class KeywordForm(PortalForm):
     """An escalation keyword."""
 
     language = SelectField(_l("Language"), choices=[*LANGUAGE_CHOICES, ("*", "*")])
@@ -217,7 +218,7 @@ class KeywordForm(FlaskForm):
     priority = SelectField(_l("Raises priority to"), choices=PRIORITY_CHOICES, default="2")
 
 
-class CannedForm(FlaskForm):
+class CannedForm(PortalForm):
     """A canned reply in three languages."""
 
     slug = StringField(_l("Short name"), validators=[DataRequired(), Length(max=40),

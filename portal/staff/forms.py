@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     PasswordField,
     SelectField,
@@ -14,6 +13,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
+from portal.forms import PortalForm
 from portal.staff.models import Role
 
 ROLE_LABELS = {
@@ -30,7 +30,7 @@ def role_choices() -> list[tuple[str, object]]:
     return [(role.value, ROLE_LABELS[role]) for role in Role]
 
 
-class LoginForm(FlaskForm):
+class LoginForm(PortalForm):
     """Staff sign-in."""
 
     email = StringField(_l("Email"), validators=[DataRequired(), Length(max=254)],
@@ -40,7 +40,7 @@ class LoginForm(FlaskForm):
     submit = SubmitField(_l("Sign in"))
 
 
-class PasswordChangeForm(FlaskForm):
+class PasswordChangeForm(PortalForm):
     """Change one's own password."""
 
     current_password = PasswordField(_l("Current password"), validators=[DataRequired()],
@@ -55,7 +55,7 @@ class PasswordChangeForm(FlaskForm):
     submit = SubmitField(_l("Change password"))
 
 
-class StaffCreateForm(FlaskForm):
+class StaffCreateForm(PortalForm):
     """Create a staff account (administrators only)."""
 
     email = StringField(_l("Email"), validators=[DataRequired(), Length(max=254)])
@@ -67,14 +67,14 @@ class StaffCreateForm(FlaskForm):
     submit = SubmitField(_l("Create account"))
 
 
-class RoleForm(FlaskForm):
+class RoleForm(PortalForm):
     """Change a staff member's role."""
 
     role = SelectField(_l("Role"), choices=role_choices, validators=[DataRequired()])
     submit = SubmitField(_l("Change role"))
 
 
-class ActionForm(FlaskForm):
+class ActionForm(PortalForm):
     """An empty form: a CSRF-protected button (sign out, deactivate, unlock, revoke)."""
 
     submit = SubmitField(_l("Confirm"))
@@ -87,7 +87,7 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = widgets.CheckboxInput()
 
 
-class TokenCreateForm(FlaskForm):
+class TokenCreateForm(PortalForm):
     """Create an API token with a name and scopes."""
 
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
@@ -107,7 +107,7 @@ class TokenCreateForm(FlaskForm):
         self.scopes.choices = [(key, f"{key} — {label}") for key, label in SCOPES.items()]
 
 
-class AuditFilterForm(FlaskForm):
+class AuditFilterForm(PortalForm):
     """Filters of the audit log page (sent with GET, so no CSRF token)."""
 
     class Meta:

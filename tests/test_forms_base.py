@@ -1,0 +1,45 @@
+"""portal.forms.PortalForm: WTForms' own messages in the reader's language, from a catalog
+loaded once per process and language."""
+
+from __future__ import annotations
+
+import pytest
+from flask_wtf.i18n import translations as flask_wtf_translations
+from wtforms import SelectField
+
+from portal import forms
+from portal.forms import PortalForm
+
+
+class _Choice(PortalForm):
+    class Meta:
+        csrf = False
+
+    pick = SelectField(choices=[("a", "A")])
+
+
+@pytest.mark.parametrize("lang", ["en", "zh_Hans", "zh_Hant"])
+def test_wtforms_messages_match_flask_wtf_in_every_language(app, lang):
+    with app.test_request_context(f"/?lang={lang}", method="POST", data={"pick": "zzz"}):
+        form = _Choice()
+        assert not form.validate()
+        expected = flask_wtf_translations.gettext("Not a valid choice.")
+        assert form.pick.errors == [expected]
+        if lang != "en":
+            assert expected != "Not a valid choice."  # really translated
+
+
+def test_the_catalog_is_loaded_once_per_language(app, monkeypatch):
+    loads = []
+    real_load = forms.support.Translations.load
+
+    def counting_load(*args, **kwargs):
+        loads.append(args)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(forms, "_CATALOGS", {})
+    monkeypatch.setattr(forms.support.Translations, "load", counting_load)
+    for _ in range(3):
+        with app.test_request_context("/?lang=zh_Hans", method="POST", data={"pick": "zzz"}):
+            _Choice().validate()
+    assert len(loads) == 1
