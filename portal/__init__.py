@@ -56,6 +56,7 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     __import__("portal.config_cache", fromlist=["install"]).install()
     __import__("portal.db", fromlist=["install_session_hooks"]).install_session_hooks()
+    __import__("portal.multipart", fromlist=["install"]).install()
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     mail.init_app(app)
     csrf.init_app(app)
