@@ -104,25 +104,17 @@ def _insert_of(table):
     return statement
 
 
-def insert_persistent(session, model, values: dict):
-    """INSERT one row with a Core statement and return it as a persistent object of
-    ``session`` with every column loaded (reading it costs no query).
+def _real_session(session):
+    from sqlalchemy.orm import scoped_session
 
-    For paths that write a few rows on every request (filing a claim, routing it, its
-    confirmation): the ORM's unit of work costs several times the INSERT itself there.
-    No ORM events fire for the row (no ``before_flush``/``after_flush``): a caller whose
-    peers rely on those must tell them (see ``portal.cases.filing.case_filed``)."""
-    from sqlalchemy.orm import make_transient_to_detached, scoped_session
+    return session() if isinstance(session, scoped_session) else session
+
+
+def _attach(session, model, full: dict):
+    """``full`` (every column, with the primary key) as a loaded persistent object."""
+    from sqlalchemy.orm import make_transient_to_detached
     from sqlalchemy.orm.attributes import set_committed_value
 
-    if isinstance(session, scoped_session):
-        session = session()
-    table = model.__table__
-    full = _complete(table, values)
-    result = session.connection().execute(_insert_of(table), full)
-    for key, value in zip(table.primary_key.columns.keys(), result.inserted_primary_key,
-                          strict=True):
-        full[key] = value
     obj = model()
     for key, value in full.items():
         set_committed_value(obj, key, value)
@@ -133,6 +125,67 @@ def insert_persistent(session, model, values: dict):
     session.info.setdefault(_INSERTED, []).append(
         (session.get_nested_transaction() or session.get_transaction(), obj))
     return obj
+
+
+def insert_persistent(session, model, values: dict):
+    """INSERT one row with a Core statement and return it as a persistent object of
+    ``session`` with every column loaded (reading it costs no query).
+
+    For paths that write a few rows on every request (filing a claim, routing it, its
+    confirmation): the ORM's unit of work costs several times the INSERT itself there.
+    No ORM events fire for the row (no ``before_flush``/``after_flush``): a caller whose
+    peers rely on those must tell them (see ``portal.cases.filing.case_filed``)."""
+    session = _real_session(session)
+    table = model.__table__
+    full = _complete(table, values)
+    result = session.connection().execute(_insert_of(table), full)
+    for key, value in zip(table.primary_key.columns.keys(), result.inserted_primary_key,
+                          strict=True):
+        full[key] = value
+    return _attach(session, model, full)
+
+
+def _insert_or_skip(table, unique: str, dialect):
+    """``INSERT ... ON CONFLICT (unique) DO NOTHING RETURNING id`` as a text statement
+    with typed parameters: the same on PostgreSQL and SQLite, and cached (SQLAlchemy's
+    ``on_conflict_do_nothing`` construct is compiled again on every execution)."""
+    key = (table, unique, dialect.name)
+    statement = _INSERTS.get(key)
+    if statement is None:
+        from sqlalchemy import bindparam
+
+        quote = dialect.identifier_preparer.quote
+        key_column = table.primary_key.columns[0]
+        columns = [c for c in table.columns if c is not key_column]
+        # Only the model's own table and column names go into the text; values are bound.
+        statement = text(
+            f"INSERT INTO {quote(table.name)} ({', '.join(quote(c.name) for c in columns)}) "  # noqa: S608
+            f"VALUES ({', '.join(':' + c.key for c in columns)}) "
+            f"ON CONFLICT ({quote(table.c[unique].name)}) DO NOTHING "
+            f"RETURNING {quote(key_column.name)}"
+        ).bindparams(*[bindparam(c.key, type_=c.type) for c in columns])
+        _INSERTS[key] = statement
+    return statement
+
+
+def insert_new(session, model, rows: list[dict], unique: str) -> list:
+    """INSERT ``rows``, skipping any whose ``unique`` column value is already taken
+    (``ON CONFLICT DO NOTHING``: a concurrent transaction that wrote it first wins, with
+    no savepoint); returns the inserted rows as loaded persistent objects (as
+    ``insert_persistent``). ``model`` has a single-column primary key."""
+    session = _real_session(session)
+    table = model.__table__
+    key_name = table.primary_key.columns[0].key
+    statement = _insert_or_skip(table, unique, session.get_bind().dialect)
+    connection = session.connection()
+    written = []
+    for row in rows:
+        full = _complete(table, row)
+        new_id = connection.execute(statement, full).scalar()
+        if new_id is not None:
+            full[key_name] = new_id
+            written.append(_attach(session, model, full))
+    return written
 
 
 _INSERTED = "portal_inserted_rows"

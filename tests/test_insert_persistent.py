@@ -60,3 +60,40 @@ def test_a_savepoint_rollback_forgets_only_its_own_rows(app_ctx):
     assert kept in db.session and inner not in db.session
     db.session.commit()
     assert db.session.scalars(select(OutboxMessage.idempotency_key)).all() == ["kept"]
+
+
+def test_insert_new_skips_taken_keys_without_a_savepoint(app_ctx):
+    from portal.db import insert_new
+
+    insert_persistent(db.session, OutboxMessage, _row("taken"))
+    db.session.commit()
+    statements = []
+
+    def note(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        written = insert_new(db.session, OutboxMessage, [_row("taken"), _row("new1"),
+                                                         _row("new2")], "idempotency_key")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert sorted(r.idempotency_key for r in written) == ["new1", "new2"]
+    assert len(statements) == 3 and all("ON CONFLICT" in s for s in statements)
+    assert all(r.id and r in db.session for r in written)
+    db.session.commit()
+    assert _count() == 3
+
+
+def test_insert_new_yields_to_a_key_another_transaction_committed(app, app_ctx):
+    from sqlalchemy.orm import Session
+
+    from portal.db import insert_new
+
+    with Session(db.engine) as other:  # another connection writes the key and commits
+        other.add(OutboxMessage(**_row("raced")))
+        other.commit()
+    written = insert_new(db.session, OutboxMessage, [_row("raced"), _row("mine")],
+                         "idempotency_key")
+    db.session.commit()
+    assert [r.idempotency_key for r in written] == ["mine"] and _count() == 2

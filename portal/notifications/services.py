@@ -27,9 +27,8 @@ from dataclasses import dataclass
 
 from flask import current_app
 from sqlalchemy import bindparam, literal_column, or_, select, tuple_, union_all
-from sqlalchemy.exc import IntegrityError
 
-from portal.db import insert_persistent, utcnow
+from portal.db import insert_new, utcnow
 from portal.extensions import db
 from portal.i18n import DEFAULT_LANGUAGE, LANGUAGES, normalise_language
 from portal.notifications import sms
@@ -167,34 +166,19 @@ def savepoints_work() -> bool:
     return db.session.get_bind().dialect.name != "sqlite"
 
 
-def _write(rows: list[OutboxMessage]) -> list[OutboxMessage]:
-    """INSERT the built rows, one Core statement each (no unit of work: a claim's
-    confirmation runs this on every claim), and tell dispatch they were written."""
-    written = [insert_persistent(db.session, OutboxMessage, {
-        key: value for key, value in vars(row).items() if not key.startswith("_")})
-        for row in rows]
-    note_outbox_rows(db.session, len(written))
-    return written
-
-
 def _insert(rows: list[OutboxMessage]) -> list[OutboxMessage]:
-    """Add rows inside a savepoint; on a concurrent duplicate, fall back row by row."""
-    if not rows:
-        return []
-    if not savepoints_work():
-        return _write(rows)
-    try:
-        with db.session.begin_nested():
-            return _write(rows)
-    except IntegrityError:
-        written = []
-        for row in rows:
-            try:
-                with db.session.begin_nested():
-                    written.extend(_write([row]))
-            except IntegrityError:
-                continue  # another transaction wrote this key first
-        return written
+    """INSERT the built rows in one statement and tell dispatch how many were written.
+
+    A key another transaction wrote first (a concurrent call for the same event) is
+    skipped by ``ON CONFLICT DO NOTHING``, so neither a savepoint nor a row-by-row retry
+    is needed; no unit of work either (a claim's confirmation runs this on every claim).
+    Returns the rows written, as persistent objects."""
+    written = insert_new(db.session, OutboxMessage, [
+        {key: value for key, value in vars(row).items() if not key.startswith("_")}
+        for row in rows], unique="idempotency_key")
+    if written:
+        note_outbox_rows(db.session, len(written))
+    return written
 
 
 def notify(template: str, recipients: list[Recipient], context: dict, event_key: str,
