@@ -187,23 +187,49 @@ def drop_draft_evidence(token: str, evidence_id: int) -> bool:
     return True
 
 
-def parcel_for(tracking_number: str | None):
-    """The affected-parcel record for a tracking number (latest incident), or None."""
-    if not tracking_number:
-        return None
-    from portal.parcels.models import AffectedParcel
-
+def _parcel_statement():
     global _PARCEL
     if _PARCEL is None:
+        from portal.parcels.models import AffectedParcel
+
         parcels = AffectedParcel.__table__.c
         _PARCEL = (select(parcels.id).where(parcels.tracking_number == bindparam("tracking"),
                                             parcels.active.is_(True))
                    .order_by(parcels.id.desc()).limit(1))
-    parcel_id = db.session.connection().execute(_PARCEL, {"tracking": tracking_number}).scalar()
+    return _PARCEL
+
+
+def _parcel(parcel_id: int | None):
+    from portal.parcels.models import AffectedParcel
+
     return db.session.get(AffectedParcel, parcel_id) if parcel_id is not None else None
 
 
-_PARCEL = None
+def parcel_for(tracking_number: str | None):
+    """The affected-parcel record for a tracking number (latest incident), or None."""
+    if not tracking_number:
+        return None
+    return _parcel(db.session.connection().execute(
+        _parcel_statement(), {"tracking": tracking_number}).scalar())
+
+
+def duplicate_and_parcel(tracking_number: str | None, case_type: str,
+                         phone_e164: str | None) -> tuple[Case | None, object | None]:
+    """``find_open_duplicate`` and ``parcel_for`` in one statement (both run on every
+    claim with a tracking number)."""
+    global _DUPLICATE_AND_PARCEL
+    if not tracking_number:
+        return None, None
+    if _DUPLICATE_AND_PARCEL is None:
+        _DUPLICATE_AND_PARCEL = select(_OPEN_DUPLICATE.scalar_subquery().label("duplicate"),
+                                       _parcel_statement().scalar_subquery().label("parcel"))
+    duplicate_id, parcel_id = db.session.connection().execute(_DUPLICATE_AND_PARCEL, {
+        "tracking": tracking_number, "type": case_type, "phone": phone_e164}).one()
+    duplicate = db.session.get(Case, duplicate_id) if duplicate_id is not None else None
+    return duplicate, _parcel(parcel_id)
+
+
+_PARCEL = _DUPLICATE_AND_PARCEL = None
 
 
 def preview(sub: Submission) -> tuple[Estimate, object | None]:
@@ -259,6 +285,9 @@ def _append(case: Case, sub: Submission, now: datetime) -> SubmitResult:
     return SubmitResult(case, created=False, appended=True)
 
 
+_UNSET = object()
+
+
 def submit(sub: Submission, now: datetime | None = None,
            replay_checked: bool = False) -> SubmitResult:
     """File a submission: replay, append to the open case, or create a case.
@@ -268,22 +297,25 @@ def submit(sub: Submission, now: datetime | None = None,
     earlier = None if replay_checked else find_submission(sub.submission_token)
     if earlier is not None:
         return earlier
-    duplicate = find_open_duplicate(sub.tracking_number, sub.type, sub.phone_e164)
+    duplicate, parcel = duplicate_and_parcel(sub.tracking_number, sub.type, sub.phone_e164)
     if duplicate is not None:
         return _append(duplicate, sub, now)
-    return SubmitResult(create_case(sub, now), created=True, appended=False)
+    return SubmitResult(create_case(sub, now, parcel=parcel), created=True, appended=False)
 
 
-def create_case(sub: Submission, now: datetime | None = None, actor=None) -> Case:
+def create_case(sub: Submission, now: datetime | None = None, actor=None,
+                parcel=_UNSET) -> Case:
     """Create a case from a submission (web form, or staff entering a call or a 12305
     forward), with its reference, clock, policy version and suggestion.
 
     Runs on every claim: the rows are written with one INSERT each (``filing.py``), the
     policy version in force comes from the per-process copy, and the new case is announced
-    (``case_filed``) so the queues route it when the transaction commits."""
+    (``case_filed``) so the queues route it when the transaction commits. ``parcel``: the
+    affected-parcel record of the tracking number when the caller has looked it up."""
     now = now or utcnow()
     reference = new_reference("case")
-    parcel = parcel_for(sub.tracking_number)
+    if parcel is _UNSET:
+        parcel = parcel_for(sub.tracking_number)
     if parcel is not None and not sub.service_line:
         sub.service_line = parcel.service_line
     incident = parcel.incident if parcel is not None else None
@@ -329,7 +361,6 @@ def create_case(sub: Submission, now: datetime | None = None, actor=None) -> Cas
     return case
 
 
-_UNSET = object()
 
 
 def suggest(case: Case, *, version=None, incident=_UNSET, actor=None,
