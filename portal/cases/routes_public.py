@@ -107,7 +107,6 @@ def new():
     form = ClaimForm()
     token = (form.submission_token.data or "")[:64] or services.new_submission_token()
     form.submission_token.data = token
-    begin_write(db.session)
     earlier, has_drafts = services.token_state(token)
     if earlier is not None:
         return _after_submit(earlier)
@@ -118,6 +117,9 @@ def new():
         if not hit("RATELIMIT_CASE_PHONE", "case-phone", form.phone_e164):
             form.phone.errors.append(_("Too many cases from this phone number today. Please call our hotline."))  # noqa: E501
         else:
+            # SQLite: the write lock is taken here, after parsing, validation and the
+            # files, so concurrent claims queue behind one another for less time.
+            begin_write(db.session)
             return _file(form, token, files, has_drafts)
     services.keep_draft_evidence(token, files)
     db.session.commit()
