@@ -139,16 +139,6 @@ def find_submission(token: str | None) -> SubmitResult | None:
     return token_state(token)[0]
 
 
-def find_open_duplicate(tracking_number: str | None, case_type: str,
-                        phone_e164: str | None) -> Case | None:
-    """The open case with the same tracking number, type and phone, if any."""
-    if not tracking_number or not phone_e164:
-        return None
-    case_id = db.session.connection().execute(_OPEN_DUPLICATE, {
-        "tracking": tracking_number, "type": case_type, "phone": phone_e164}).scalar()
-    return db.session.get(Case, case_id) if case_id is not None else None
-
-
 def newest_cases(limit: int = 50) -> list[Case]:
     """The newest cases, newest first."""
     return list(db.session.scalars(select(Case).order_by(Case.id.desc()).limit(limit)))
@@ -215,8 +205,9 @@ def parcel_for(tracking_number: str | None):
 
 def duplicate_and_parcel(tracking_number: str | None, case_type: str,
                          phone_e164: str | None) -> tuple[Case | None, object | None]:
-    """``find_open_duplicate`` and ``parcel_for`` in one statement (both run on every
-    claim with a tracking number)."""
+    """The open case with the same tracking number, type and phone (or None), and the
+    affected-parcel record of the tracking number (``parcel_for``), in one statement: both
+    are read for every claim with a tracking number."""
     global _DUPLICATE_AND_PARCEL
     if not tracking_number:
         return None, None

@@ -277,15 +277,18 @@ def add_tags(case_id: int, tags: list[str], source: str,
     return added
 
 
-def ensure_work(case, now: datetime | None = None, new: bool = False) -> CaseWork:
-    """The case's work row, created (unrouted) when missing.
+def _unrouted_work(case, now: datetime | None = None) -> CaseWork:
+    """A new work row for the case, not yet in the session: no queue, normal priority."""
+    return CaseWork(case_id=case.id, state=case.state, is_open=case.state in sla.OPEN_STATES,
+                    opened_at=case.created_at or now or utcnow(), priority=Priority.NORMAL,
+                    paused_seconds=0, contacts=1, signals=[], escalated=False)
 
-    ``new``: the case was filed in this transaction and has no work row yet (no read)."""
-    work = None if new else db.session.get(CaseWork, case.id)
+
+def ensure_work(case, now: datetime | None = None) -> CaseWork:
+    """The case's work row, created (unrouted) when missing."""
+    work = db.session.get(CaseWork, case.id)
     if work is None:
-        work = CaseWork(case_id=case.id, state=case.state, is_open=case.state in sla.OPEN_STATES,
-                        opened_at=case.created_at or now or utcnow(), priority=Priority.NORMAL,
-                        paused_seconds=0, contacts=1, signals=[], escalated=False)
+        work = _unrouted_work(case, now)
         db.session.add(work)
     return work
 
@@ -299,12 +302,7 @@ def apply(case, decision: Decision, *, actor=None, now: datetime | None = None,
     from portal.cases.services import log_event
 
     now = now or utcnow()
-    if new:
-        work = CaseWork(case_id=case.id, state=case.state, is_open=case.state in sla.OPEN_STATES,
-                        opened_at=case.created_at or now, priority=Priority.NORMAL,
-                        paused_seconds=0, contacts=1, signals=[], escalated=False)
-    else:
-        work = ensure_work(case, now)
+    work = _unrouted_work(case, now) if new else ensure_work(case, now)
     work.queue_id = decision.queue.id if decision.queue else None
     work.queue = db.session.get(Queue, work.queue_id) if work.queue_id else None
     work.priority = decision.priority
