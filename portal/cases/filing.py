@@ -3,10 +3,11 @@
 Filing runs on every claim, and the ORM's unit of work (sorting, dependency tracking,
 per-object bookkeeping) costs several times the INSERT statements themselves. So a new
 case, its first message, its "created" history entry and the policy's suggestion are
-written with one Core ``INSERT`` each, and then put in the caller's session as ordinary
-persistent objects with every column loaded (``portal.db.insert_persistent``). The case's
-conversation is filled in with its message, so code that reads the case afterwards
-(notifications, routing) loads nothing again.
+written with one Core ``INSERT`` each; the case and its message are then put in the
+caller's session as ordinary persistent objects with every column loaded
+(``portal.db.insert_persistent``), and the case's conversation is filled in with its
+message, so code that reads the case afterwards (notifications, routing) loads nothing
+again.
 
 Nothing is committed here: the caller's transaction decides, as everywhere.
 """
@@ -17,7 +18,7 @@ from blinker import Namespace
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.cases.models import Case, CaseDecision, CaseEvent, CaseMessage
-from portal.db import insert_persistent
+from portal.db import insert_persistent, insert_rows
 from portal.extensions import db
 
 # Sent with the new case once its rows are written (in the caller's transaction); the
@@ -32,14 +33,13 @@ def write_case(case_values: dict, message_values: dict, event_values: dict,
     attach the kept and new ``evidence`` rows to it. Returns the persistent case."""
     case = insert_persistent(db.session, Case, case_values)
     message = insert_persistent(db.session, CaseMessage, {**message_values, "case_id": case.id})
-    event = insert_persistent(db.session, CaseEvent, {**event_values, "case_id": case.id})
-    decisions = [] if decision_values is None else [
-        insert_persistent(db.session, CaseDecision, {**decision_values, "case_id": case.id})]
-    for obj in (message, event, *decisions):
-        set_committed_value(obj, "case", case)
-    # The conversation is complete: routing reads it. The history and decisions load
-    # when read (routing adds to the history with its own statements).
+    set_committed_value(message, "case", case)
+    # The conversation is complete: routing reads it. The history and the decisions are
+    # only written (nothing reads them in this request); they load when read.
     set_committed_value(case, "messages", [message])
+    insert_rows(db.session, CaseEvent, [{**event_values, "case_id": case.id}])
+    if decision_values is not None:
+        insert_rows(db.session, CaseDecision, [{**decision_values, "case_id": case.id}])
     for row in evidence:
         row.draft_token = None
         row.case_id, row.message_id = case.id, message.id
