@@ -234,14 +234,22 @@ def preview(sub: Submission) -> tuple[Estimate, object | None]:
     return estimate(sub.claim_input(), version_in_force(), incident), incident
 
 
+def event_row(action: str, *, from_state: str | None = None, to_state: str | None = None,
+              actor=None, actor_label: str = "", **detail) -> dict:
+    """The values of one history entry (who: the label given, else the staff member's
+    email, else "customer")."""
+    return {"action": action, "from_state": from_state, "to_state": to_state,
+            "actor_id": getattr(actor, "id", None),
+            "actor_label": actor_label or getattr(actor, "email", "") or "customer",
+            "detail": detail}
+
+
 def log_event(case: Case, action: str, *, from_state: str | None = None,
               to_state: str | None = None, actor=None, actor_label: str = "",
               **detail) -> CaseEvent:
     """Add one history entry to the case."""
-    event = CaseEvent(action=action, from_state=from_state, to_state=to_state,
-                      actor_id=getattr(actor, "id", None),
-                      actor_label=actor_label or getattr(actor, "email", "") or "customer",
-                      detail=detail)
+    event = CaseEvent(**event_row(action, from_state=from_state, to_state=to_state,
+                                  actor=actor, actor_label=actor_label, **detail))
     if case.id is None or "events" in case.__dict__:
         case.events.append(event)  # new case, or history already loaded: keep it in step
     else:
@@ -328,23 +336,18 @@ def create_case(sub: Submission, now: datetime | None = None, actor=None,
     clock = clock_for(sub.kind, sub.source, now, current_app.config)
     if clock is not None:
         values["legal_clock"], values["legal_due_at"] = clock.name, clock.due_at
-    event = {"action": "created", "from_state": None, "to_state": CaseState.NEW,
-                 "actor_id": getattr(actor, "id", None),
-                 "actor_label": getattr(actor, "email", "") or "customer",
-                 "detail": {"source": sub.source, "legal_clock": values["legal_clock"]},
-                 "created_at": now}
+    event = {**event_row("created", to_state=CaseState.NEW, actor=actor,
+                         source=sub.source, legal_clock=values["legal_clock"]),
+             "created_at": now}
     suggestion = None
     if sub.kind == CaseKind.CLAIM and sub.type in CLAIM_TYPES:
         result = estimate(sub.claim_input(), version, incident)
         values["suggested_fen"], values["decision"] = result.amount_fen, DecisionStep.SUGGESTED
-        suggestion = {"step": DecisionStep.SUGGESTED, "amount_fen": result.amount_fen,
-                          "reason": "policy", "policy_version_id": version.id,
-                          "detail": result.as_dict(), "actor_id": None, "actor_label": "policy",
-                          "created_at": now}
+        suggestion = {**_suggestion_row(result, version), "created_at": now}
     message = {"kind": MessageKind.CUSTOMER, "public": True,
-                   "author_label": "customer" if actor is None else actor.email,
-                   "author_id": getattr(actor, "id", None), "body": sub.description,
-                   "submission_token": None, "created_at": now}
+               "author_label": "customer" if actor is None else actor.email,
+               "author_id": getattr(actor, "id", None), "body": sub.description,
+               "submission_token": None, "created_at": now}
     kept = draft_evidence(sub.submission_token) if sub.has_drafts else []
     case = filing.write_case(values, message, event, suggestion, [*kept, *sub.evidence])
     notices.received(case)
@@ -352,26 +355,25 @@ def create_case(sub: Submission, now: datetime | None = None, actor=None,
     return case
 
 
+def _suggestion_row(result: Estimate, version, actor=None, reason: str = "") -> dict:
+    """The values of a "suggested" decision step for a policy estimate."""
+    return {"step": DecisionStep.SUGGESTED, "amount_fen": result.amount_fen,
+            "reason": reason or "policy", "policy_version_id": getattr(version, "id", None),
+            "detail": result.as_dict(), "actor_id": getattr(actor, "id", None),
+            "actor_label": getattr(actor, "email", "") or "policy"}
 
 
-def suggest(case: Case, *, version=None, incident=_UNSET, actor=None,
-            reason: str = "", flush: bool = True) -> CaseDecision:
+def suggest(case: Case, *, actor=None, reason: str = "") -> CaseDecision:
     """Compute the policy's suggestion for the case under its own version; log it."""
-    version = version or case.policy_version
-    incident = case.incident if incident is _UNSET else incident
     claim = ClaimInput(claim_type=case.type, insured=bool(case.insured),
                        service_line=case.service_line, claimed_fen=case.claimed_fen,
                        declared_value_fen=case.declared_value_fen, freight_fen=case.freight_fen,
                        damaged_percent=case.damaged_percent)
-    result = estimate(claim, version, incident)
+    result = estimate(claim, case.policy_version, case.incident)
     case.suggested_fen = result.amount_fen
     if case.decision in (None, DecisionStep.SUGGESTED):
         case.decision = DecisionStep.SUGGESTED
-    step = CaseDecision(step=DecisionStep.SUGGESTED, amount_fen=result.amount_fen,
-                        reason=reason or "policy", policy_version_id=getattr(version, "id", None),
-                        detail=result.as_dict(), actor_id=getattr(actor, "id", None),
-                        actor_label=getattr(actor, "email", "") or "policy")
+    step = CaseDecision(**_suggestion_row(result, case.policy_version, actor, reason))
     case.decisions.append(step)
-    if flush:
-        db.session.flush()
+    db.session.flush()
     return step

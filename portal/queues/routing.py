@@ -29,7 +29,6 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm.util import identity_key
 
-from portal.config_cache import cached
 from portal.db import utcnow
 from portal.extensions import db
 from portal.queues import signals, sla
@@ -39,8 +38,8 @@ from portal.queues.models import (
     Priority,
     Queue,
     RoutingDecision,
-    RoutingRule,
 )
+from portal.queues.routing_config import QueueInfo, RuleInfo, routing_config
 
 log = logging.getLogger("portal.queues.routing")
 CONDITIONS = ("kind", "type", "incident", "origin_region", "destination_region", "language",
@@ -147,54 +146,6 @@ def check(conditions: dict, facts: Facts) -> tuple[bool, list[str]]:
     return True, reasons
 
 
-@dataclass(frozen=True)
-class QueueInfo:
-    """What routing needs of a queue (plain values, kept per process)."""
-
-    id: int
-    slug: str
-    active: bool
-    strategy: str
-
-
-@dataclass(frozen=True)
-class RuleInfo:
-    """An enabled routing rule (plain values, kept per process)."""
-
-    id: int
-    name: str
-    conditions: dict
-    actions: dict
-
-
-@dataclass(frozen=True)
-class RoutingConfig:
-    """The enabled rules in order, the queues by slug and the fallback queue."""
-
-    rules: tuple[RuleInfo, ...]
-    queues: dict[str, QueueInfo]
-    fallback: QueueInfo | None
-
-
-def _queue_info(queue: Queue) -> QueueInfo:
-    return QueueInfo(queue.id, queue.slug, bool(queue.active), str(queue.strategy))
-
-
-def _load_config() -> RoutingConfig:
-    rules = tuple(RuleInfo(r.id, r.name, dict(r.conditions or {}), dict(r.actions or {}))
-                  for r in db.session.scalars(
-                      select(RoutingRule).where(RoutingRule.enabled.is_(True))
-                      .order_by(RoutingRule.position, RoutingRule.id)))
-    queues = list(db.session.scalars(select(Queue).order_by(Queue.position, Queue.id)))
-    fallback = next((q for q in queues if q.is_fallback and q.active), None)
-    return RoutingConfig(rules, {q.slug: _queue_info(q) for q in queues},
-                         _queue_info(fallback) if fallback is not None else None)
-
-
-# Read on every filed case; kept per process (see portal.config_cache).
-routing_config = cached("routing", (RoutingRule, Queue), _load_config)
-
-
 @dataclass
 class Decision:
     """The outcome of evaluating the rules for one case."""
@@ -257,6 +208,11 @@ def decide(case, facts: Facts | None = None) -> Decision:
     return decision
 
 
+def normalise_tag(tag: str) -> str:
+    """A tag as stored: trimmed, lower case, at most 40 characters."""
+    return tag.strip().lower()[:40]
+
+
 def add_tags(case_id: int, tags: list[str], source: str,
              have: set[str] | None = None) -> list[str]:
     """Tag a case (existing tags are kept); returns the tags added.
@@ -269,7 +225,7 @@ def add_tags(case_id: int, tags: list[str], source: str,
         have = set(db.session.scalars(select(CaseTag.tag).where(CaseTag.case_id == case_id)))
     added = []
     for tag in tags:
-        tag = tag.strip().lower()[:40]
+        tag = normalise_tag(tag)
         if tag and tag not in have:
             db.session.add(CaseTag(case_id=case_id, tag=tag, source=source))
             have.add(tag)
@@ -320,7 +276,7 @@ def apply(case, decision: Decision, *, actor=None, now: datetime | None = None,
         "detail": {"tags": decision.tags, "signals": [s.tag for s in decision.signals]},
         "actor_label": getattr(actor, "email", None) or "routing", "created_at": now}
     history = {"queue": decision.queue.slug if decision.queue else None,
-                   "priority": decision.priority, "explanation": decision.explanation[:500]}
+               "priority": decision.priority, "explanation": decision.explanation[:500]}
     if new:
         return _write_new(case, work, decision, routed, history, actor, now)
     add_tags(case.id, decision.tags, "rule")
@@ -336,21 +292,20 @@ def _write_new(case, draft: CaseWork, decision: Decision, routed: dict, history:
     from sqlalchemy.orm.attributes import set_committed_value
 
     from portal.cases.models import CaseEvent
+    from portal.cases.services import event_row
     from portal.db import insert_persistent, insert_rows
 
     columns = CaseWork.__table__.columns.keys()
     work = insert_persistent(db.session, CaseWork,
                              {k: v for k, v in vars(draft).items() if k in columns})
     set_committed_value(case, "work", work)
-    tags = sorted({t.strip().lower()[:40] for t in decision.tags} - {""})
+    tags = sorted({normalise_tag(t) for t in decision.tags} - {""})
     insert_rows(db.session, CaseTag, [{"case_id": case.id, "tag": t, "source": "rule"}
                                       for t in tags])
     insert_rows(db.session, RoutingDecision, [routed])
     insert_rows(db.session, CaseEvent, [{
-        "case_id": case.id, "action": "routed", "from_state": None, "to_state": None,
-        "actor_id": getattr(actor, "id", None),
-        "actor_label": getattr(actor, "email", None) or "routing", "detail": history,
-        "created_at": now}])
+        **event_row("routed", actor=actor, actor_label="" if actor else "routing", **history),
+        "case_id": case.id, "created_at": now}])
     return work
 
 
