@@ -196,3 +196,24 @@ def test_sms_opt_out_suppresses_and_opt_in_lifts_it(app_ctx):
     assert opt_in("sms", "+8613800138000") is True
     db.session.commit()
     assert db.session.get(Suppression, ("sms", "+8613800138000")) is None
+
+
+@pytest.mark.parametrize("language", ["zh_Hans", "zh_Hant", "en"])
+def test_a_message_is_translated_and_its_values_escaped_in_html_only(app_ctx, language):
+    from flask_babel import force_locale, gettext
+
+    from portal.notifications.rendering import render
+
+    context = {"reference": "CS-TEST-1", "customer_name": "<b>Li & Wang</b>", "kind": "claim",
+               "tracking_number": None, "legal_due_at": None, "suggested_fen": None,
+               "status_url": "https://portal.example/claims/CS-TEST-1", "status_path": "/x"}
+    rendered = render("email", "case_received", language, context, footers=False)
+    with force_locale(language):
+        dear = gettext("Dear %(name)s,", name="<b>Li & Wang</b>")
+        title = gettext("We have received your case")
+    assert rendered.subject == f"[CS-TEST-1] {title}"
+    assert dear in rendered.text  # text: the name as typed
+    assert "<b>Li" not in rendered.html
+    assert dear.replace("<b>Li & Wang</b>", "&lt;b&gt;Li &amp; Wang&lt;/b&gt;") in rendered.html
+    if language != "en":
+        assert "Dear" not in rendered.text

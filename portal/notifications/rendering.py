@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app
-from flask_babel import force_locale
-from markupsafe import escape
+from flask_babel import force_locale, get_translations
+from jinja2 import pass_context
+from markupsafe import Markup, escape
 
 UNSUBSCRIBE_PLACEHOLDER = "PORTAL-UNSUBSCRIBE-URL-PLACEHOLDER"
 
@@ -37,6 +38,24 @@ def _context(context: dict, language: str) -> dict:
     }
 
 
+def _gettext_of(translate):
+    """Jinja's "newstyle" ``gettext`` (what Flask-Babel installs) over one catalog.
+
+    Flask-Babel's global looks the catalog up in the request context on every string; a
+    confirmation has some twenty, rendered in a known language, so the catalog is looked
+    up once per message and this function is put in the template's context, where
+    ``_()`` finds it before the global."""
+
+    @pass_context
+    def gettext(context, string, /, **variables):
+        text = translate(string)
+        if context.eval_ctx.autoescape:
+            text = Markup(text)  # noqa: S704 - our own catalog; the values are escaped by %
+        return text % variables
+
+    return gettext
+
+
 def render_template(template: str, /, **values) -> str:
     """Render a message template: the app's Jinja environment (globals, filters, gettext),
     without the page context processors (signed-in user, permissions, forms) and signals
@@ -52,6 +71,7 @@ def render(channel: str, template: str, language: str, context: dict,
     subscription (a case confirmation), which then cost two or three renders less."""
     values = _context(context, language)
     with force_locale(language):
+        values["gettext"] = _gettext_of(get_translations().ugettext)
         if channel == "email":
             subject = render_template(f"email/{template}.subject.txt", **values)
             return Rendered(
