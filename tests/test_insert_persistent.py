@@ -97,3 +97,75 @@ def test_insert_new_yields_to_a_key_another_transaction_committed(app, app_ctx):
                          "idempotency_key")
     db.session.commit()
     assert [r.idempotency_key for r in written] == ["mine"] and _count() == 2
+
+
+def _observed(work):
+    """Run ``work`` with a statement listener attached (which makes portal.db use
+    SQLAlchemy's own execution) and return what it returns."""
+    def note(*_args):
+        pass
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        return work()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+
+
+def _stored(key: str) -> tuple:
+    columns = [c for c in OutboxMessage.__table__.columns
+               if c.key not in ("id", "idempotency_key")]
+    return tuple(db.session.execute(select(*columns).where(
+        OutboxMessage.idempotency_key == key)).one())
+
+
+def test_direct_and_sqlalchemy_execution_store_the_same_values(app_ctx):
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from portal.db import _PREPARED, insert_rows
+
+    moment = datetime(2026, 11, 26, 20, 30, 5, 123456, tzinfo=timezone(timedelta(hours=8)))
+    values = {**_row(), "next_attempt_at": moment, "body_html": "<p>你好 ☃</p>",
+              "subject": "Ünïcode", "attempts": 3, "created_at": moment, "updated_at": moment}
+    direct = insert_persistent(db.session, OutboxMessage, {**values, "idempotency_key": "d"})
+    assert any(key[0].table is OutboxMessage.__table__ for key in _PREPARED
+               if hasattr(key[0], "table"))  # the direct path ran
+    via_sqlalchemy = _observed(lambda: insert_persistent(
+        db.session, OutboxMessage, {**values, "idempotency_key": "s"}))
+    insert_rows(db.session, OutboxMessage, [{**values, "idempotency_key": f"m{i}"}
+                                            for i in range(3)])
+    db.session.commit()
+    db.session.expire_all()
+    assert direct.id != via_sqlalchemy.id
+    reference = _stored("s")
+    assert _stored("d") == reference == _stored("m0") == _stored("m2")
+    assert db.session.get(OutboxMessage, direct.id).next_attempt_at == moment.astimezone(UTC)
+
+
+def test_direct_execution_raises_sqlalchemys_integrity_error(app_ctx):
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    insert_persistent(db.session, OutboxMessage, _row("once"))
+    db.session.commit()
+    with pytest.raises(IntegrityError):
+        insert_persistent(db.session, OutboxMessage, _row("once"))
+    db.session.rollback()
+    assert _count() == 1
+
+
+def test_direct_execution_binds_json_booleans_and_times_as_sqlalchemy_does(app_ctx):
+    from portal.queues.models import RoutingRule
+
+    values = {"position": 7, "name": "规则 ✓", "enabled": False,
+              "conditions": {"kind": ["claim"], "keywords": ["投诉", "12305"], "n": 1.5},
+              "actions": {"queue": "delay-claims", "tags": []}, "updated_at": utcnow()}
+    direct = insert_persistent(db.session, RoutingRule, values)
+    via_sqlalchemy = _observed(lambda: insert_persistent(db.session, RoutingRule, values))
+    db.session.commit()
+    db.session.expire_all()
+    columns = [c for c in RoutingRule.__table__.columns if c.key != "id"]
+    stored = {row.id: tuple(row)[1:] for row in db.session.execute(
+        select(RoutingRule.id, *columns))}
+    assert stored[direct.id] == stored[via_sqlalchemy.id]
+    assert stored[direct.id][:4] == (7, "规则 ✓", False, values["conditions"])
