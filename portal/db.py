@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime, MetaData, TypeDecorator, text
 from sqlalchemy.orm import DeclarativeBase
 
+from portal import db_direct
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -131,95 +133,8 @@ def _attach(session, model, full: dict):
     return obj
 
 
-class _Prepared:
-    """A statement compiled once for one dialect and one set of parameter names: its SQL
-    in the driver's parameter style and the bind processors SQLAlchemy would apply."""
-
-    __slots__ = ("positional", "processors", "returning", "sql")
-
-    def __init__(self, statement, dialect, keys: tuple[str, ...], many: bool):
-        compiled = statement.compile(dialect=dialect, column_keys=list(keys),
-                                     for_executemany=many)
-        self.sql = compiled.string
-        self.positional = compiled.positiontup if compiled.positional else None
-        self.returning = bool(compiled.effective_returning)
-        self.processors = {}
-        for name, bind in compiled.binds.items():
-            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            if process is not None:
-                self.processors[name] = process
-
-    def parameters(self, values: dict):
-        """The driver's parameters for ``values`` (a list or a dict, as the style wants)."""
-        processors = self.processors
-        if self.positional is not None:
-            return [processors[name](values[name]) if name in processors else values[name]
-                    for name in self.positional]
-        return {name: processors[name](value) if name in processors else value
-                for name, value in values.items()}
-
-
-_PREPARED: dict = {}
-
-
-def _direct(connection) -> bool:
-    """Whether statements may go straight to the driver: only when nothing observes them
-    (no ``before/after_cursor_execute`` listener, no echo), so SQL logging, tracing and
-    the tests that count statements see every statement through SQLAlchemy as usual."""
-    dispatch = connection.engine.dispatch
-    return not (dispatch.before_cursor_execute or dispatch.after_cursor_execute
-                or connection.engine.echo)
-
-
-def _execute(connection, statement, rows: list[dict], many: bool = False):
-    """Run a prepared INSERT for ``rows`` on the connection's DBAPI connection, in the
-    session's transaction; returns the cursor (``lastrowid``, RETURNING rows).
-
-    A filed claim runs about ten of these. SQLAlchemy's per-execution work (parameter
-    construction, result set-up, events) costs about twice the driver's own execute for
-    them, so the statement is compiled once (same SQL and bind processing as SQLAlchemy)
-    and executed directly; driver errors are wrapped in SQLAlchemy's exception classes
-    (``IntegrityError``...), as callers expect."""
-    from sqlalchemy.exc import DBAPIError
-
-    dialect = connection.dialect
-    key = (statement, dialect.name, tuple(rows[0]), many)
-    prepared = _PREPARED.get(key)
-    if prepared is None:
-        prepared = _PREPARED[key] = _Prepared(statement, dialect, key[2], many)
-    cursor = connection.connection.cursor()
-    try:
-        if many:
-            params = [prepared.parameters(row) for row in rows]
-            cursor.executemany(prepared.sql, params)
-        else:
-            params = prepared.parameters(rows[0])
-            cursor.execute(prepared.sql, params)
-    except dialect.loaded_dbapi.Error as error:
-        cursor.close()
-        raise DBAPIError.instance(prepared.sql, params, error, dialect.loaded_dbapi.Error,
-                                  dialect=dialect) from error
-    return cursor, prepared
-
-
-def _insert_one(connection, statement, values: dict, key: str):
-    """INSERT one row; returns its primary key ``key``: the given value, else the one the
-    database chose (RETURNING, or SQLite's rowid)."""
-    if not _direct(connection):
-        return connection.execute(statement, values).inserted_primary_key[0]
-    cursor, prepared = _execute(connection, statement, [values])
-    try:
-        if key in values:
-            return values[key]
-        if prepared.returning:
-            return cursor.fetchone()[0]
-        return cursor.lastrowid
-    finally:
-        cursor.close()
-
-
 def insert_persistent(session, model, values: dict):
-    """INSERT one row with a Core statement (sent to the driver directly, ``_execute``)
+    """INSERT one row with a Core statement (sent to the driver directly: ``db_direct``)
     and return it as a persistent object of ``session`` with every column loaded (reading
     it costs no query). ``model`` has a single-column primary key.
 
@@ -231,7 +146,7 @@ def insert_persistent(session, model, values: dict):
     table = model.__table__
     full = _complete(table, values)
     (key,) = table.primary_key.columns.keys()
-    full[key] = _insert_one(session.connection(), _insert_of(table), full, key)
+    full[key] = db_direct.insert_one(session.connection(), _insert_of(table), full, key)
     return _attach(session, model, full)
 
 
@@ -271,13 +186,7 @@ def insert_new(session, model, rows: list[dict], unique: str) -> list:
     written = []
     for row in rows:
         full = _complete(table, row)
-        if _direct(connection):
-            cursor, _prepared = _execute(connection, statement, [full])
-            found = cursor.fetchone()
-            cursor.close()
-            new_id = found[0] if found is not None else None
-        else:
-            new_id = connection.execute(statement, full).scalar()
+        new_id = db_direct.first_value(connection, statement, full)
         if new_id is not None:
             full[key_name] = new_id
             written.append(_attach(session, model, full))
@@ -329,9 +238,5 @@ def insert_rows(session, model, rows: list[dict]) -> None:
     does); nothing is loaded into the session."""
     if rows:
         table = model.__table__
-        full = [_complete(table, row) for row in rows]
-        connection = session.connection()
-        if _direct(connection):
-            _execute(connection, _insert_of(table), full, many=True)[0].close()
-        else:
-            connection.execute(_insert_of(table), full)
+        db_direct.write(session.connection(), _insert_of(table),
+                        [_complete(table, row) for row in rows])

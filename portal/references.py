@@ -12,6 +12,7 @@ import secrets
 
 from sqlalchemy import bindparam, text
 
+from portal import db_direct
 from portal.db import UTCDateTime, utcnow
 from portal.extensions import db
 
@@ -50,7 +51,7 @@ def new_reference(kind: str, attempts: int = 20) -> str:
     for _ in range(attempts):
         code = _random_code(kind)
         values = {"kind": kind, "code": code, "created_at": utcnow()}
-        if db.session.execute(_INSERT, values).rowcount == 1:
+        if db_direct.write(db.session.connection(), _INSERT, values) == 1:
             return code
     raise ReferenceSpaceExhausted(f"no free {kind} reference after {attempts} attempts")
 

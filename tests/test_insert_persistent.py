@@ -122,7 +122,8 @@ def _stored(key: str) -> tuple:
 def test_direct_and_sqlalchemy_execution_store_the_same_values(app_ctx):
     from datetime import UTC, datetime, timedelta, timezone
 
-    from portal.db import _PREPARED, insert_rows
+    from portal.db import insert_rows
+    from portal.db_direct import _PREPARED
 
     moment = datetime(2026, 11, 26, 20, 30, 5, 123456, tzinfo=timezone(timedelta(hours=8)))
     values = {**_row(), "next_attempt_at": moment, "body_html": "<p>你好 ☃</p>",

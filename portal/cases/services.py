@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import bindparam, literal_column, select, union_all
+from sqlalchemy import bindparam, literal_column, or_, select, union_all
 
+from portal import db_direct
 from portal.cases import filing, notices
 from portal.cases.clock import clock_for
 from portal.cases.models import (
@@ -113,7 +114,10 @@ _cases = Case.__table__.c
 _OPEN_DUPLICATE = (
     select(_cases.id)
     .where(_cases.tracking_number == bindparam("tracking"), _cases.type == bindparam("type"),
-           _cases.phone_e164 == bindparam("phone"), _cases.state.in_(OPEN_STATES),
+           _cases.phone_e164 == bindparam("phone"),
+           # Not in_(): an IN list is expanded at execution, which db_direct leaves to
+           # SQLAlchemy; this statement runs on every claim.
+           or_(*(_cases.state == state for state in OPEN_STATES)),
            _cases.merged_into_id.is_(None))
     .order_by(_cases.id).limit(1))
 
@@ -124,7 +128,7 @@ def token_state(token: str | None) -> tuple[SubmitResult | None, bool]:
     back with errors)."""
     if not token:
         return None, False
-    found = dict(db.session.connection().execute(_TOKEN_STATE, {"token": token}).all())
+    found = dict(db_direct.fetch_all(db.session.connection(), _TOKEN_STATE, {"token": token}))
     if "case" in found:
         case = db.session.get(Case, found["case"])
         return SubmitResult(case, created=True, appended=False, replayed=True), False
@@ -214,8 +218,9 @@ def duplicate_and_parcel(tracking_number: str | None, case_type: str,
     if _DUPLICATE_AND_PARCEL is None:
         _DUPLICATE_AND_PARCEL = select(_OPEN_DUPLICATE.scalar_subquery().label("duplicate"),
                                        _parcel_statement().scalar_subquery().label("parcel"))
-    duplicate_id, parcel_id = db.session.connection().execute(_DUPLICATE_AND_PARCEL, {
-        "tracking": tracking_number, "type": case_type, "phone": phone_e164}).one()
+    ((duplicate_id, parcel_id),) = db_direct.fetch_all(
+        db.session.connection(), _DUPLICATE_AND_PARCEL,
+        {"tracking": tracking_number, "type": case_type, "phone": phone_e164})
     duplicate = db.session.get(Case, duplicate_id) if duplicate_id is not None else None
     return duplicate, _parcel(parcel_id)
 

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import bindparam, func, or_, select
 
+from portal import db_direct
 from portal.config_cache import cached
 from portal.extensions import db
 from portal.queues.models import EscalationKeyword, Priority
@@ -148,7 +149,7 @@ def earlier_cases(case, within_days: int | None = None) -> int:
             days=within_days)
     statement = _earlier_statement(bool(case.phone_e164), bool(case.email),
                                    case.id is not None, bool(within_days))
-    return int(db.session.connection().execute(statement, params).scalar() or 0)
+    return int(db_direct.fetch_all(db.session.connection(), statement, params)[0][0] or 0)
 
 
 def repeat_signal(contacts: int, earlier: int) -> Signal | None:
