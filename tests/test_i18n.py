@@ -84,3 +84,24 @@ def test_current_language_in_request(app):
     with app.test_request_context("/"):
         assert current_language() == "zh_Hans"
         assert html_lang() == "zh-Hans"
+
+
+def test_local_time_is_in_the_readers_language_and_the_configured_zone(app):
+    """Formatted texts are kept per process: each language still gets its own."""
+    from datetime import UTC, datetime
+
+    from flask_babel import force_locale
+
+    from portal.templating import local_time
+
+    moment = datetime(2026, 11, 26, 16, 5, tzinfo=UTC)
+    seen = {}
+    with app.test_request_context("/"):
+        for language in ("zh_Hans", "zh_Hant", "en", "zh_Hans"):
+            with force_locale(language):
+                seen.setdefault(language, set()).add(local_time(moment))
+    assert all(len(texts) == 1 for texts in seen.values())  # the same text every time
+    zh_hans, zh_hant, english = (seen[lang].pop() for lang in ("zh_Hans", "zh_Hant", "en"))
+    assert len({zh_hans, zh_hant, english}) == 3 and "2026" in english
+    assert local_time(None) == ""
+    assert "Nov 27, 2026, 12:05" in english  # Asia/Shanghai, the configured default

@@ -217,3 +217,17 @@ def test_a_message_is_translated_and_its_values_escaped_in_html_only(app_ctx, la
     assert dear.replace("<b>Li & Wang</b>", "&lt;b&gt;Li &amp; Wang&lt;/b&gt;") in rendered.html
     if language != "en":
         assert "Dear" not in rendered.text
+
+
+@pytest.mark.parametrize("people", [3, 12])  # a few recipients (one statement), and many
+def test_known_keys_and_suppressions_are_found_for_few_and_many_recipients(app_ctx, people):
+    phones = [f"+86139001390{i:02d}" for i in range(people)]
+    db.session.add(Suppression(channel="sms", address=phones[1], reason="STOP"))
+    notify("test_message", [Recipient("sms", phones[0], "en")], CTX, "ev:known")
+    db.session.commit()
+    rows = notify("test_message", [Recipient("sms", p, "en") for p in phones], CTX, "ev:known")
+    db.session.commit()
+    statuses = {r.recipient: r.status for r in rows}
+    assert phones[0] not in statuses and len(statuses) == people - 1  # already written
+    assert statuses[phones[1]] == OutboxStatus.SUPPRESSED
+    assert {statuses[p] for p in phones[2:]} == {OutboxStatus.PENDING}
