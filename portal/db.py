@@ -118,12 +118,11 @@ def _attach(session, model, full: dict):
     from sqlalchemy.orm.attributes import instance_state
 
     obj = model()
-    state = instance_state(obj)
     # As SQLAlchemy's loader fills an object from a row: the values straight into the
-    # instance dict, then all marked as loaded and unmodified (``set_committed_value`` per
-    # column does the same one attribute at a time, at several times the cost).
-    state.dict.update(full)
-    state._commit_all(state.dict)
+    # instance dict, which make_transient_to_detached then marks as loaded and unmodified
+    # (``set_committed_value`` per column does that one attribute at a time, at several
+    # times the cost).
+    instance_state(obj).dict.update(full)
     make_transient_to_detached(obj)
     session.add(obj)
     # The session takes it for a row that existed before: if the transaction (or the
