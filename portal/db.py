@@ -68,9 +68,15 @@ def begin_write(session) -> None:
     A request that reads, then writes, inside one SQLite transaction can fail at once with
     "database is locked" when another connection commits in between (WAL snapshots cannot
     be upgraded). Calling this first takes the write lock up front, waiting under the busy
-    timeout like ``BEGIN IMMEDIATE``. PostgreSQL needs nothing.
+    timeout like ``BEGIN IMMEDIATE``. Writers calling this queue for their turn first
+    (``portal.sqlite_writers``: no busy-handler backoff between them). PostgreSQL needs
+    nothing.
     """
-    if session.get_bind().dialect.name == "sqlite":
+    bind = session.get_bind()
+    if bind.dialect.name == "sqlite":
+        from portal import sqlite_writers
+
+        sqlite_writers.take(session, bind.url.database)
         session.connection().execute(_TAKE_WRITE_LOCK)
 
 
@@ -225,11 +231,14 @@ def listen_once(target, name: str, handler) -> None:
 
 
 def install_session_hooks() -> None:
-    """Register the listeners ``insert_persistent`` needs."""
+    """Register the listeners ``insert_persistent`` and the SQLite writer slots need."""
     from sqlalchemy.orm import Session
+
+    from portal import sqlite_writers
 
     listen_once(Session, "after_soft_rollback", _forget_rolled_back)
     listen_once(Session, "after_commit", _forget_committed)
+    sqlite_writers.install()
 
 
 def insert_rows(session, model, rows: list[dict]) -> None:

@@ -3,6 +3,8 @@
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from portal.sqlite_writers import SQLITE_BUSY_SECONDS
+
 
 def install_sqlite_pragmas(engine: Engine) -> None:
     """Enable foreign keys, WAL and a busy timeout on SQLite connections, and keep
@@ -22,7 +24,7 @@ def install_sqlite_pragmas(engine: Engine) -> None:
     def _set_pragmas(dbapi_connection, _record):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
         if ":memory:" not in str(engine.url):
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
