@@ -76,8 +76,9 @@ def begin_write(session) -> None:
     if bind.dialect.name == "sqlite":
         from portal import sqlite_writers
 
+        connection = session.connection()  # the transaction whose end releases the turn
         sqlite_writers.take(session, bind.url.database)
-        session.connection().execute(_TAKE_WRITE_LOCK)
+        connection.execute(_TAKE_WRITE_LOCK)
 
 
 def _complete(table, values: dict) -> dict:

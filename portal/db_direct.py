@@ -57,6 +57,7 @@ class Prepared:
 
 
 _PREPARED: dict = {}
+_MAX_PREPARED = 1000
 
 
 def prepared(connection, statement, keys: tuple[str, ...], many: bool = False):
@@ -69,7 +70,11 @@ def prepared(connection, statement, keys: tuple[str, ...], many: bool = False):
     key = (statement, connection.dialect.name, keys, many)
     found = _PREPARED.get(key)
     if found is None:
-        found = _PREPARED[key] = Prepared(statement, connection.dialect, keys, many)
+        found = Prepared(statement, connection.dialect, keys, many)
+        # Callers pass statements built once; a bound keeps a caller that builds one per
+        # call from growing this without end (it then only loses the speed-up).
+        if len(_PREPARED) < _MAX_PREPARED:
+            _PREPARED[key] = found
     return found if found.direct else None
 
 
