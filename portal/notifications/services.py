@@ -97,23 +97,15 @@ def _existing_keys(keys: list[str]) -> set[str]:
 
 
 _outbox, _suppression = OutboxMessage.__table__.c, Suppression.__table__.c
-# Built once (every claim runs them); the lists are expanded when executed.
-_KNOWN_KEYS = select(literal_column("'key'").label("what"), _outbox.idempotency_key.label("a"),
-                     literal_column("''").label("b")).where(
-    _outbox.idempotency_key.in_(bindparam("keys", expanding=True)))
-_KNOWN_KEYS_AND_SUPPRESSED = union_all(_KNOWN_KEYS, select(
-    literal_column("'suppressed'"), _suppression.channel, _suppression.address).where(
-    tuple_(_suppression.channel, _suppression.address).in_(bindparam("pairs", expanding=True))))
-
-
 _FEW = 8
 _KNOWN_FEW: dict[tuple[int, int], object] = {}
 
 
 def _known_few(keys: int, pairs: int):
-    """``_KNOWN_KEYS_AND_SUPPRESSED`` for a fixed, small number of keys and pairs, with one
-    parameter per value (``key_0``, ``channel_0``, ``address_0``...) instead of expanding
-    lists, so ``db_direct`` runs it on the driver (a claim's confirmation: 2 and 2)."""
+    """The known-key and suppression check for a fixed, small number of keys and pairs,
+    in one statement with one parameter per value (``key_0``, ``channel_0``,
+    ``address_0``...) instead of expanding lists, so ``db_direct`` runs it on the driver
+    (a claim's confirmation: 2 and 2). Built once per count."""
     statement = _KNOWN_FEW.get((keys, pairs))
     if statement is None:
         statement = select(literal_column("'key'").label("what"),
@@ -132,20 +124,14 @@ def _known_few(keys: int, pairs: int):
 
 def _known(keys: list[str], pairs: set[tuple[str, str]]) -> tuple[set[str], set[tuple[str, str]]]:
     """The keys already in the outbox and the suppressed pairs; for a few recipients (the
-    usual case: one person's email and SMS) both in one statement."""
-    if len(keys) > CHUNK or len(pairs) > CHUNK:
+    usual case: one person's email and SMS) both in one statement, else in chunks."""
+    if len(keys) > _FEW or len(pairs) > _FEW:
         return set(_existing_keys(keys)), suppressed_addresses(pairs)
-    if len(keys) <= _FEW and len(pairs) <= _FEW:
-        params = {f"key_{i}": key for i, key in enumerate(keys)}
-        for i, (channel, address) in enumerate(sorted(pairs)):
-            params[f"channel_{i}"], params[f"address_{i}"] = channel, address
-        rows = db_direct.fetch_all(db.session.connection(),
-                                   _known_few(len(keys), len(pairs)), params)
-    elif pairs:
-        rows = db.session.connection().execute(_KNOWN_KEYS_AND_SUPPRESSED,
-                                               {"keys": keys, "pairs": sorted(pairs)})
-    else:
-        rows = db.session.connection().execute(_KNOWN_KEYS, {"keys": keys})
+    params = {f"key_{i}": key for i, key in enumerate(keys)}
+    for i, (channel, address) in enumerate(sorted(pairs)):
+        params[f"channel_{i}"], params[f"address_{i}"] = channel, address
+    rows = db_direct.fetch_all(db.session.connection(), _known_few(len(keys), len(pairs)),
+                               params)
     existing, suppressed = set(), set()
     for what, a, b in rows:
         if what == "key":
