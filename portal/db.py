@@ -179,11 +179,14 @@ def _insert_or_skip(table, unique: str, dialect):
     return statement
 
 
-def insert_new(session, model, rows: list[dict], unique: str) -> list:
+def insert_new(session, model, rows: list[dict], unique: str, attach: bool = True) -> list:
     """INSERT ``rows``, skipping any whose ``unique`` column value is already taken
     (``ON CONFLICT DO NOTHING``: a concurrent transaction that wrote it first wins, with
     no savepoint); returns the inserted rows as loaded persistent objects (as
-    ``insert_persistent``). ``model`` has a single-column primary key."""
+    ``insert_persistent``). ``model`` has a single-column primary key.
+
+    ``attach=False`` returns the values written (each with its new key) instead, for a
+    caller that only needs the rows written: attaching costs as much as the INSERT."""
     session = _real_session(session)
     table = model.__table__
     key_name = table.primary_key.columns[0].key
@@ -195,7 +198,7 @@ def insert_new(session, model, rows: list[dict], unique: str) -> list:
         new_id = db_direct.first_value(connection, statement, full)
         if new_id is not None:
             full[key_name] = new_id
-            written.append(_attach(session, model, full))
+            written.append(_attach(session, model, full) if attach else full)
     return written
 
 

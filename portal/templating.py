@@ -35,6 +35,7 @@ def iso_time(value: datetime | None) -> str:
 def init_templating(app: Flask) -> None:
     """Register globals (languages, switcher) and filters (times, translated content)."""
     from portal.content import resolve, translated
+    from portal.notifications.stencil import slot_aware
 
     app.jinja_env.globals.update(
         LANGUAGES=i18n.LANGUAGES,
@@ -44,6 +45,7 @@ def init_templating(app: Flask) -> None:
         url_with_language=i18n.url_with_language,
         resolve_content=resolve,
     )
-    app.jinja_env.filters["local_time"] = local_time
+    # slot-aware: messages rendered from stencils print times through it
+    app.jinja_env.filters["local_time"] = slot_aware(local_time)
     app.jinja_env.filters["iso_time"] = iso_time
     app.jinja_env.filters["tr"] = translated

@@ -48,6 +48,23 @@ def test_rows_live_in_the_callers_transaction(app_ctx):
     assert count_rows() == 1
 
 
+def test_rows_not_attached_are_written_alike_and_stay_out_of_the_session(app_ctx):
+    people = [Recipient("email", "a@example.com", "en"), Recipient("sms", "+8613800138000", "en")]
+    kept = notify("test_message", people, CTX, "ev:kept")
+    loose = notify("test_message", people, CTX, "ev:loose", attach=False)
+    assert len(loose) == 2 and all(r.id for r in loose)
+    assert all(r in db.session for r in kept) and not any(r in db.session for r in loose)
+    assert notify("test_message", people, CTX, "ev:loose", attach=False) == []  # idempotent
+    db.session.commit()
+    columns = ("channel", "recipient", "language", "subject", "body_text", "body_html",
+               "status", "attempts")
+    stored = {r.id: r for r in db.session.scalars(select(OutboxMessage))}
+    for a, b in zip(kept, loose, strict=True):
+        assert [getattr(stored[a.id], c) for c in columns] == \
+            [getattr(stored[b.id], c) for c in columns]
+        assert stored[b.id].event_key == "ev:loose"
+
+
 def test_notify_is_idempotent_per_event_recipient_and_channel(app_ctx):
     people = [Recipient("email", "a@example.com", "en"), Recipient("email", "a@example.com", "en"),
               Recipient("sms", "+8613800138000", "en")]

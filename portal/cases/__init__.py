@@ -29,6 +29,7 @@ def init_app(app: Flask) -> None:
     from portal.cases.routes_public import bp
     from portal.cases.routes_staff import bp as staff_bp
     from portal.cases.views import EVIDENCE_CODES, STATE_LABELS, yuan
+    from portal.notifications.stencil import slot_aware
 
     app.register_blueprint(bp)
     app.register_blueprint(staff_bp)
@@ -38,4 +39,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(CASE_TYPE_LABELS=TYPE_LABELS, CASE_KIND_LABELS=KIND_LABELS,
                                  CASE_STATE_LABELS=STATE_LABELS,
                                  CASE_EVIDENCE_CODES=EVIDENCE_CODES)
-    app.jinja_env.filters["yuan"] = yuan
+    app.jinja_env.filters["yuan"] = slot_aware(yuan)  # messages' stencils print amounts

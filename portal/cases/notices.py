@@ -25,6 +25,13 @@ def _recipients(case: Case, *, sms: bool = True) -> list[Recipient]:
     return people
 
 
+# The values of ``_context`` that the confirmation templates only print: a confirmation is
+# filled in from a stencil per language (``portal/notifications/stencil.py``), as one is
+# written on every claim.
+_SLOTS = frozenset({"reference", "tracking_number", "customer_name", "legal_due_at",
+                    "status_url", "status_path", "suggested_fen", "offered_fen"})
+
+
 def _context(case: Case, **extra) -> dict:
     from portal.cases.access import status_path, status_url
 
@@ -42,14 +49,16 @@ def received(case: Case) -> None:
         people.append(Recipient("email", case.email, case.language))
     if case.phone_e164:
         people.append(Recipient("sms", case.phone_e164, case.language))
-    notify("case_received", people, _context(case), event_key=f"case:{case.reference}:received")
+    notify("case_received", people, _context(case), event_key=f"case:{case.reference}:received",
+           slots=_SLOTS, attach=False)
 
 
 def appended(case: Case, message_id: int) -> None:
     """A new submission was added to the customer's open case (sent to the contacts on file,
     so a stranger who typed the same phone learns nothing on screen)."""
     notify("case_appended", _recipients(case), _context(case),
-           event_key=f"case:{case.reference}:appended:{message_id}")
+           event_key=f"case:{case.reference}:appended:{message_id}", slots=_SLOTS,
+           attach=False)
 
 
 def updated(case: Case, what: str, event_id: int, **extra) -> None:

@@ -15,6 +15,8 @@ from flask_babel import force_locale, get_translations
 from jinja2 import pass_context
 from markupsafe import Markup, escape
 
+from portal.notifications import stencil
+
 UNSUBSCRIBE_PLACEHOLDER = "PORTAL-UNSUBSCRIBE-URL-PLACEHOLDER"
 
 
@@ -63,29 +65,48 @@ def render_template(template: str, /, **values) -> str:
     return current_app.jinja_env.get_template(template).render(values)
 
 
+def _renderer(language: str, slots: frozenset[str]):
+    """``render_template`` itself, or through a stencil per language (``stencil.py``)
+    when the caller names the values the template only prints."""
+    if not slots:
+        return render_template
+    env = current_app.jinja_env
+
+    def render_with_stencil(template: str, /, **values) -> str:
+        autoescape = env.autoescape(template) if callable(env.autoescape) else env.autoescape
+        return stencil.fill(template, values, slots,
+                            lambda given: render_template(template, **given),
+                            bool(autoescape), extra=language)
+
+    return render_with_stencil
+
+
 def render(channel: str, template: str, language: str, context: dict,
-           footers: bool = True) -> Rendered:
+           footers: bool = True, slots: frozenset[str] = frozenset()) -> Rendered:
     """Render ``template`` for ``channel`` in ``language``.
 
     ``footers=False`` leaves the unsubscribe footers empty: for messages that go to no
-    subscription (a case confirmation), which then cost two or three renders less."""
+    subscription (a case confirmation), which then cost two or three renders less.
+    ``slots``: the context values the templates only print (see ``stencil.py``); the
+    message is then filled in from a stencil kept per language and shape."""
     values = _context(context, language)
+    draw = _renderer(language, slots)
     with force_locale(language):
         values["gettext"] = _gettext_of(get_translations().ugettext)
         if channel == "email":
-            subject = render_template(f"email/{template}.subject.txt", **values)
+            subject = draw(f"email/{template}.subject.txt", **values)
             return Rendered(
                 subject=" ".join(subject.split()),
-                text=render_template(f"email/{template}.txt", **values).strip() + "\n",
-                html=render_template(f"email/{template}.html", **values),
-                footer_text=render_template("email/_footer.txt", **values).strip()
+                text=draw(f"email/{template}.txt", **values).strip() + "\n",
+                html=draw(f"email/{template}.html", **values),
+                footer_text=draw("email/_footer.txt", **values).strip()
                 if footers else "",
-                footer_html=render_template("email/_footer.html", **values)
+                footer_html=draw("email/_footer.html", **values)
                 if footers else None,
             )
         if channel == "sms":
-            text = render_template(f"sms/{template}.txt", **values)
-            footer = render_template("sms/_footer.txt", **values) if footers else ""
+            text = draw(f"sms/{template}.txt", **values)
+            footer = draw("sms/_footer.txt", **values) if footers else ""
             return Rendered(subject="", text=" ".join(text.split()), html=None,
                             footer_text=" ".join(footer.split()), footer_html=None)
     raise ValueError(f"unknown channel {channel!r}")

@@ -183,27 +183,37 @@ def savepoints_work() -> bool:
     return db.session.get_bind().dialect.name != "sqlite"
 
 
-def _insert(rows: list[OutboxMessage]) -> list[OutboxMessage]:
+def _insert(rows: list[OutboxMessage], attach: bool = True) -> list[OutboxMessage]:
     """INSERT the built rows in one statement and tell dispatch how many were written.
 
     A key another transaction wrote first (a concurrent call for the same event) is
     skipped by ``ON CONFLICT DO NOTHING``, so neither a savepoint nor a row-by-row retry
     is needed; no unit of work either (a claim's confirmation runs this on every claim).
-    Returns the rows written, as persistent objects."""
+    Returns the rows written, as persistent objects (``attach=False``: as the transient
+    objects given, with their ids set)."""
+    by_key = {row.idempotency_key: row for row in rows}
     written = insert_new(db.session, OutboxMessage, [
         {key: value for key, value in vars(row).items() if not key.startswith("_")}
-        for row in rows], unique="idempotency_key")
+        for row in rows], unique="idempotency_key", attach=attach)
     if written:
         note_outbox_rows(db.session, len(written))
-    return written
+    if attach:
+        return written
+    for values in written:
+        by_key[values["idempotency_key"]].id = values["id"]
+    return [by_key[values["idempotency_key"]] for values in written]
 
 
 def notify(template: str, recipients: list[Recipient], context: dict, event_key: str,
-           idempotency_key_base: str | None = None) -> list[OutboxMessage]:
+           idempotency_key_base: str | None = None,
+           slots: frozenset[str] = frozenset(), attach: bool = True) -> list[OutboxMessage]:
     """Write one outbox row per recipient and channel for ``event_key``; flush, no commit.
 
     ``idempotency_key_base`` defaults to ``event_key``. Returns the rows written by this
     call (rows that already existed for the same keys are skipped and not returned).
+    ``slots``: the context values the templates only print, for messages sent often
+    (rendered from a stencil, see ``stencil.py``). ``attach=False``: the rows returned
+    are not in the session (they cost less; for a caller that does not change them).
     """
     base = idempotency_key_base or event_key
     wanted: dict[str, Recipient] = {}
@@ -230,11 +240,11 @@ def notify(template: str, recipients: list[Recipient], context: dict, event_key:
         pair = (recipient.channel, recipient.language)
         if pair not in cache:
             cache[pair] = render(recipient.channel, template, recipient.language, context,
-                                 footers=footers)
+                                 footers=footers, slots=slots)
         rows.append(_build_row(template, recipient, key, event_key, cache[pair],
                                subs.get(recipient.subscription_id or 0),
                                (recipient.channel, recipient.address) in suppressed))
-    return _insert(rows)
+    return _insert(rows, attach)
 
 
 def subscribers(topic_type: str, topic_key: str) -> list[Subscription]:
