@@ -13,6 +13,8 @@ from babel import support
 from flask import current_app
 from flask_babel import get_locale
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import _FlaskFormCSRF
+from markupsafe import escape
 from wtforms.i18n import messages_path
 
 _CATALOGS: dict[str, support.Translations] = {}
@@ -42,11 +44,48 @@ class _Translations:
 _TRANSLATIONS = _Translations()
 
 
+class _TokenOnDemand:
+    """A form's CSRF token, signed only if the form is shown again.
+
+    Flask-WTF signs a token (an HMAC and a timestamp) for every form it builds, also for
+    a submission that is accepted and redirected, which never shows it; a claim is one."""
+
+    __slots__ = ("_make", "_token")
+
+    def __init__(self, make):
+        self._make, self._token = make, None
+
+    def __str__(self) -> str:
+        if self._token is None:
+            self._token = self._make()
+        return self._token
+
+    def __html__(self) -> str:
+        return str(escape(str(self)))
+
+    def __eq__(self, other) -> bool:
+        return str(self) == str(other)
+
+    __hash__ = None
+
+
+class _CSRFOnDemand(_FlaskFormCSRF):
+    """Flask-WTF's form CSRF, with the token made when it is first printed."""
+
+    def generate_csrf_token(self, csrf_token_field):
+        """The token, signed when first printed (see ``_TokenOnDemand``)."""
+        return _TokenOnDemand(lambda: super(_CSRFOnDemand, self)
+                              .generate_csrf_token(csrf_token_field))
+
+
 class PortalForm(FlaskForm):
     """Base class of the portal's forms."""
 
     class Meta:
-        """Flask-WTF's settings, with the per-process WTForms catalog."""
+        """Flask-WTF's settings, with the per-process WTForms catalog and CSRF tokens
+        signed on demand."""
+
+        csrf_class = _CSRFOnDemand
 
         def get_translations(self, form):
             """The kept catalog (Flask-WTF's own behaviour when i18n is switched off)."""

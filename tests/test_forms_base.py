@@ -43,3 +43,24 @@ def test_the_catalog_is_loaded_once_per_language(app, monkeypatch):
         with app.test_request_context("/?lang=zh_Hans", method="POST", data={"pick": "zzz"}):
             _Choice().validate()
     assert len(loads) == 1
+
+
+class _Signed(PortalForm):
+    pick = SelectField(choices=[("a", "A")])
+
+
+def test_the_csrf_token_is_signed_only_when_the_form_is_shown(app):
+    from flask import g
+    from flask_wtf.csrf import generate_csrf, validate_csrf
+
+    app.config["WTF_CSRF_ENABLED"] = True
+    with app.test_request_context("/", method="POST", data={"pick": "a"}):
+        form = _Signed()
+        assert "csrf_token" not in g  # built and read, never printed: nothing signed
+        assert form.pick.data == "a"
+    with app.test_request_context("/"):
+        form = _Signed()
+        html = str(form.csrf_token)
+        token = generate_csrf()  # the request's token, as a page's csrf_token() prints it
+        assert f'value="{token}"' in html
+        validate_csrf(token)  # raises when the token is not valid
