@@ -65,10 +65,11 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     init_security(app)
 
-    from portal.db_events import install_sqlite_pragmas
+    from portal.db_events import install_plain_savepoints, install_sqlite_pragmas
 
     with app.app_context():
         install_sqlite_pragmas(db.engine)
+        install_plain_savepoints(db.engine)
 
     from portal.templating import init_templating
 

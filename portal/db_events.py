@@ -35,3 +35,29 @@ def install_sqlite_pragmas(engine: Engine) -> None:
         dbapi_connection = connection.connection.dbapi_connection
         if not dbapi_connection.in_transaction:
             dbapi_connection.execute("BEGIN")
+
+
+def install_plain_savepoints(engine: Engine) -> None:
+    """Send ``SAVEPOINT``, ``RELEASE SAVEPOINT`` and ``ROLLBACK TO SAVEPOINT`` as plain SQL
+    text instead of compiling a statement object for each.
+
+    SQLAlchemy's dialect compiles a new savepoint clause every time (it has no cache
+    key): for a claim, whose routing runs in a savepoint, that was a fifth of the
+    routing's CPU. The text is the same as the compiled one; the statements still go
+    through the connection, so events, logging and the session's bookkeeping see them."""
+    dialect = engine.dialect
+    quote = dialect.identifier_preparer.quote
+
+    def do_savepoint(connection, name):
+        connection.exec_driver_sql(f"SAVEPOINT {quote(name)}")
+
+    def do_rollback_to_savepoint(connection, name):
+        connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {quote(name)}")
+
+    def do_release_savepoint(connection, name):
+        connection.exec_driver_sql(f"RELEASE SAVEPOINT {quote(name)}")
+
+    # On the dialect instance of this engine only (the class is shared).
+    dialect.do_savepoint = do_savepoint
+    dialect.do_rollback_to_savepoint = do_rollback_to_savepoint
+    dialect.do_release_savepoint = do_release_savepoint
