@@ -43,6 +43,20 @@ def test_business_seconds_is_the_inverse(cal):
     assert cal.business_seconds(at("2026-03-09 15:00"), at("2026-03-06 16:00")) == -8 * 3600
 
 
+def test_a_used_calendar_answers_as_a_new_one(cal):
+    """Working intervals are kept per day once computed: the answers stay those of a
+    calendar that has computed nothing yet, whatever was asked before."""
+    starts = [at(f"2026-{m:02d}-{d:02d} {h:02d}:15") for m in (2, 9, 10)
+              for d in (1, 13, 28) for h in (3, 10, 17)]
+    asked = [(start, minutes) for start in starts for minutes in (30, 480, 4320)]
+    first = [cal.add_business(start, minutes * 60) for start, minutes in asked]
+    again = [cal.add_business(start, minutes * 60) for start, minutes in reversed(asked)]
+    exceptions = {d: kind for d, (kind, _n) in calendars.package_days(2026).items()}
+    fresh = [WorkCalendar.from_json(HOURS, exceptions).add_business(start, minutes * 60)
+             for start, minutes in asked]
+    assert first == fresh == list(reversed(again))
+
+
 def test_round_the_clock_calendar_and_other_zone():
     always = WorkCalendar.from_json({str(d): [["00:00", "24:00"]] for d in range(7)})
     assert always.add_business(at("2026-10-01 10:00"), 8 * 3600) == at("2026-10-01 18:00")

@@ -53,6 +53,9 @@ class WorkCalendar:
     hours: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     exceptions: dict[date, str] = field(default_factory=dict)  # date -> holiday | workday
     makeup_weekday: int = 0
+    # Working intervals per local date in UTC, as computed (the fields above are not
+    # changed after construction). Routing a claim asks for the same days four times.
+    _day_intervals: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, hours: dict, exceptions: dict[date, str] | None = None,
@@ -92,12 +95,19 @@ class WorkCalendar:
             return self.hours.get(weekday) or self.hours.get(self.makeup_weekday, [])
         return self.hours.get(day.weekday(), [])
 
-    def _intervals(self, day: date) -> list[tuple[datetime, datetime]]:
+    def _intervals(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        known = self._day_intervals.get(day)
+        if known is not None:
+            return known
         zone = self.zone
         midnight = datetime.combine(day, time(0), tzinfo=zone)
-        return [((midnight + timedelta(minutes=a)).astimezone(UTC),
-                 (midnight + timedelta(minutes=b)).astimezone(UTC))
-                for a, b in self.spans(day)]
+        intervals = tuple(((midnight + timedelta(minutes=a)).astimezone(UTC),
+                           (midnight + timedelta(minutes=b)).astimezone(UTC))
+                          for a, b in self.spans(day))
+        if len(self._day_intervals) >= 4096:
+            self._day_intervals.clear()
+        self._day_intervals[day] = intervals
+        return intervals
 
     def add_business(self, start: datetime, seconds: float) -> datetime:
         """The moment ``seconds`` of working time after ``start``."""
