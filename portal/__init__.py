@@ -65,11 +65,16 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     init_security(app)
 
-    from portal.db_events import install_plain_savepoints, install_sqlite_pragmas
+    from portal.db_events import (
+        install_idle_ping,
+        install_plain_savepoints,
+        install_sqlite_pragmas,
+    )
 
     with app.app_context():
         install_sqlite_pragmas(db.engine)
         install_plain_savepoints(db.engine)
+        install_idle_ping(db.engine, app.config["DB_PING_IDLE_SECONDS"])
 
     from portal.templating import init_templating
 

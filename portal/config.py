@@ -70,7 +70,8 @@ def load_config(instance_path: str) -> dict:
         # Key for the "prove it's yours" HMACs; derived from SECRET_KEY when unset.
         "VERIFICATION_KEY": env("VERIFICATION_KEY") or "",
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Pooled connections idle this long are tested before use (db_events.py).
+        "DB_PING_IDLE_SECONDS": _int("DB_PING_IDLE_SECONDS", 10),
         "REDIS_URL": redis_url,
         "PUBLIC_BASE_URL": env("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),

@@ -1,6 +1,8 @@
 """Engine-level settings per database."""
 
-from sqlalchemy import event
+import time
+
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 
 from portal.sqlite_writers import SQLITE_BUSY_SECONDS
@@ -61,3 +63,32 @@ def install_plain_savepoints(engine: Engine) -> None:
     dialect.do_savepoint = do_savepoint
     dialect.do_rollback_to_savepoint = do_rollback_to_savepoint
     dialect.do_release_savepoint = do_release_savepoint
+
+
+def install_idle_ping(engine: Engine, idle_seconds: float) -> None:
+    """Test a pooled connection before use when it has been idle for ``idle_seconds``.
+
+    SQLAlchemy's ``pool_pre_ping`` tests every checkout: a round trip per request, most of
+    them on a connection that answered a few milliseconds earlier. A connection that
+    dies while idle (the database restarted, a proxy's idle timeout) is caught the same
+    way: the failed test discards it and the pool hands out a new one (SQLAlchemy's
+    documented disconnect handling). A connection that dies within ``idle_seconds`` of
+    its last use fails that request, as it would mid-request anyway. 0 tests every
+    checkout."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _note_return(dbapi_connection, record):
+        if dbapi_connection is not None:
+            record.info["portal_returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection, record, _proxy):
+        returned = record.info.get("portal_returned_at")
+        if returned is None or time.monotonic() - returned < idle_seconds:
+            return  # a new connection, or one in use a moment ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            raise exc.DisconnectionError(f"idle connection failed its test: {error}") \
+                from error
