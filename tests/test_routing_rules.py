@@ -88,6 +88,29 @@ def test_earlier_cases_condition(queues):
     assert _routed_to(new_case(phone="+8613900000001", email=None)) == "target"
 
 
+def test_the_filing_counts_earlier_cases_for_routing_as_routing_would(queues):
+    """A claim filed through the form's path counts the customer's earlier cases in its
+    first query; routing uses that count, which equals routing's own."""
+    from portal.cases import services
+    from portal.cases.models import Case
+
+    rule("Returning", {"earlier_cases_min": 2}, {"queue": "target"})
+    filed = []
+    for n, (phone, email) in enumerate([("+8613900000002", "wang@example.com")] * 3
+                                       + [("+8613900000003", "wang@example.com")]):
+        sub = services.Submission(
+            kind="claim", type="delay", customer_name="Wang", phone_e164=phone,
+            description="late", submission_token=f"earlier-{n}", email=email, language="en",
+            tracking_number=tracking(), freight_fen=2350, consent=True)
+        filed.append(services.submit(sub).case)
+        db.session.commit()
+    assert [case.earlier_cases_hint for case in filed] == [0, 1, 2, 3]
+    assert [_routed_to(case) for case in filed] == ["general", "general", "target", "target"]
+    ids = [case.id for case in filed]
+    db.session.expunge_all()
+    assert [signals.earlier_cases(db.session.get(Case, id_)) for id_ in ids] == [0, 1, 2, 3]
+
+
 def test_first_match_wins_and_actions(queues):
     queue("high-value")
     rule("High value", {"amount_min_fen": 200000}, {"queue": "high-value", "priority": 2,

@@ -276,6 +276,9 @@ class Case(db.Model):
         back_populates="case", cascade="all, delete-orphan", uselist=False)
     policy_version: Mapped[PolicyVersion | None] = relationship()
     incident = relationship("Incident")
+    # Not stored: how many cases the customer (same phone or email) had filed before this
+    # one, when the filing counted them in its first query; routing then needs no count.
+    earlier_cases_hint = None
 
     @property
     def is_open(self) -> bool:

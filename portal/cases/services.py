@@ -208,24 +208,35 @@ def parcel_for(tracking_number: str | None):
 
 
 def duplicate_and_parcel(tracking_number: str | None, case_type: str,
-                         phone_e164: str | None) -> tuple[Case | None, object | None]:
-    """The open case with the same tracking number, type and phone (or None), and the
-    affected-parcel record of the tracking number (``parcel_for``), in one statement: both
-    are read for every claim with a tracking number."""
-    global _DUPLICATE_AND_PARCEL
+                         phone_e164: str | None, email: str | None = None,
+                         ) -> tuple[Case | None, object | None, int | None]:
+    """The open case with the same tracking number, type and phone (or None), the
+    affected-parcel record of the tracking number (``parcel_for``) and how many cases the
+    customer (phone or email) has filed (None without either), in one statement: all
+    three are read for every claim with a tracking number (the count by routing)."""
     if not tracking_number:
-        return None, None
-    if _DUPLICATE_AND_PARCEL is None:
-        _DUPLICATE_AND_PARCEL = select(_OPEN_DUPLICATE.scalar_subquery().label("duplicate"),
-                                       _parcel_statement().scalar_subquery().label("parcel"))
-    ((duplicate_id, parcel_id),) = db_direct.fetch_all(
-        db.session.connection(), _DUPLICATE_AND_PARCEL,
-        {"tracking": tracking_number, "type": case_type, "phone": phone_e164})
+        return None, None, None
+    shape = (bool(phone_e164), bool(email))
+    statement = _DUPLICATE_AND_PARCEL.get(shape)
+    if statement is None:
+        from portal.queues.signals import earlier_count_statement
+
+        columns = [_OPEN_DUPLICATE.scalar_subquery().label("duplicate"),
+                   _parcel_statement().scalar_subquery().label("parcel")]
+        if any(shape):
+            columns.append(earlier_count_statement(*shape).scalar_subquery().label("earlier"))
+        statement = _DUPLICATE_AND_PARCEL[shape] = select(*columns)
+    params = {"tracking": tracking_number, "type": case_type, "phone": phone_e164}
+    if email:
+        params["email"] = email
+    (row,) = db_direct.fetch_all(db.session.connection(), statement, params)
+    duplicate_id, parcel_id = row[0], row[1]
     duplicate = db.session.get(Case, duplicate_id) if duplicate_id is not None else None
-    return duplicate, _parcel(parcel_id)
+    return duplicate, _parcel(parcel_id), (int(row[2] or 0) if any(shape) else None)
 
 
-_PARCEL = _DUPLICATE_AND_PARCEL = None
+_PARCEL = None
+_DUPLICATE_AND_PARCEL: dict[tuple[bool, bool], object] = {}
 
 
 def preview(sub: Submission) -> tuple[Estimate, object | None]:
@@ -301,21 +312,24 @@ def submit(sub: Submission, now: datetime | None = None,
     earlier = None if replay_checked else find_submission(sub.submission_token)
     if earlier is not None:
         return earlier
-    duplicate, parcel = duplicate_and_parcel(sub.tracking_number, sub.type, sub.phone_e164)
+    duplicate, parcel, earlier = duplicate_and_parcel(sub.tracking_number, sub.type,
+                                                      sub.phone_e164, sub.email)
     if duplicate is not None:
         return _append(duplicate, sub, now)
-    return SubmitResult(create_case(sub, now, parcel=parcel), created=True, appended=False)
+    return SubmitResult(create_case(sub, now, parcel=parcel, earlier_cases=earlier),
+                        created=True, appended=False)
 
 
 def create_case(sub: Submission, now: datetime | None = None, actor=None,
-                parcel=_UNSET) -> Case:
+                parcel=_UNSET, earlier_cases: int | None = None) -> Case:
     """Create a case from a submission (web form, or staff entering a call or a 12305
     forward), with its reference, clock, policy version and suggestion.
 
     Runs on every claim: the rows are written with one INSERT each (``filing.py``), the
     policy version in force comes from the per-process copy, and the new case is announced
     (``case_filed``) so the queues route it when the transaction commits. ``parcel``: the
-    affected-parcel record of the tracking number when the caller has looked it up."""
+    affected-parcel record of the tracking number when the caller has looked it up;
+    ``earlier_cases``: the customer's earlier cases, when the caller has counted them."""
     now = now or utcnow()
     reference = new_reference("case")
     if parcel is _UNSET:
@@ -355,6 +369,7 @@ def create_case(sub: Submission, now: datetime | None = None, actor=None,
                "submission_token": None, "created_at": now}
     kept = draft_evidence(sub.submission_token) if sub.has_drafts else []
     case = filing.write_case(values, message, event, suggestion, [*kept, *sub.evidence])
+    case.earlier_cases_hint = earlier_cases
     notices.received(case)
     filing.case_filed.send(case)
     return case

@@ -119,6 +119,12 @@ def find_signals(text: str, items: list[tuple[str, str, str, int]] | None = None
 _EARLIER: dict[tuple, object] = {}
 
 
+def earlier_count_statement(phone: bool, email: bool):
+    """The count of the cases filed with this phone or email (for a case not stored yet);
+    ``phone`` and ``email`` bind parameters."""
+    return _earlier_statement(phone, email, False, False)
+
+
 def _earlier_statement(phone: bool, email: bool, before: bool, since: bool):
     """The count statement for one combination of criteria, built once (every claim runs
     it: building it per call costs more than the database takes to answer)."""
@@ -140,9 +146,13 @@ def _earlier_statement(phone: bool, email: bool, before: bool, since: bool):
 
 
 def earlier_cases(case, within_days: int | None = None) -> int:
-    """How many earlier cases the same customer (phone or email) has filed."""
+    """How many earlier cases the same customer (phone or email) has filed (the filing's
+    own count when it made one: ``Case.earlier_cases_hint``)."""
     if not case.phone_e164 and not case.email:
         return 0
+    hint = getattr(case, "earlier_cases_hint", None)
+    if hint is not None and not within_days:
+        return hint
     params = {"phone": case.phone_e164, "email": case.email, "case_id": case.id}
     if within_days:
         params["since"] = (case.created_at or datetime.now().astimezone()) - timedelta(
