@@ -156,11 +156,13 @@ def insert_persistent(session, model, values: dict):
     return _attach(session, model, full)
 
 
-def _insert_or_skip(table, unique: str, dialect):
-    """``INSERT ... ON CONFLICT (unique) DO NOTHING RETURNING id`` as a text statement
-    with typed parameters: the same on PostgreSQL and SQLite, and cached (SQLAlchemy's
-    ``on_conflict_do_nothing`` construct is compiled again on every execution)."""
-    key = (table, unique, dialect.name)
+def _insert_or_skip(table, unique: str, dialect, count: int = 1):
+    """``INSERT ... ON CONFLICT (unique) DO NOTHING RETURNING id, unique`` of ``count``
+    rows (parameters ``<column>__<n>``; just ``<column>`` for one row) as a text
+    statement with typed parameters: the same on PostgreSQL and SQLite, and cached
+    (SQLAlchemy's ``on_conflict_do_nothing`` construct is compiled again on every
+    execution)."""
+    key = (table, unique, dialect.name, count)
     statement = _INSERTS.get(key)
     if statement is None:
         from sqlalchemy import bindparam
@@ -168,37 +170,59 @@ def _insert_or_skip(table, unique: str, dialect):
         quote = dialect.identifier_preparer.quote
         key_column = table.primary_key.columns[0]
         columns = [c for c in table.columns if c is not key_column]
+        names = [[c.key if count == 1 else f"{c.key}__{n}" for c in columns]
+                 for n in range(count)]
+        rows = ", ".join("(" + ", ".join(":" + name for name in row) + ")" for row in names)
         # Only the model's own table and column names go into the text; values are bound.
         statement = text(
             f"INSERT INTO {quote(table.name)} ({', '.join(quote(c.name) for c in columns)}) "  # noqa: S608
-            f"VALUES ({', '.join(':' + c.key for c in columns)}) "
+            f"VALUES {rows} "
             f"ON CONFLICT ({quote(table.c[unique].name)}) DO NOTHING "
-            f"RETURNING {quote(key_column.name)}"
-        ).bindparams(*[bindparam(c.key, type_=c.type) for c in columns])
+            f"RETURNING {quote(key_column.name)}, {quote(table.c[unique].name)}"
+        ).bindparams(*[bindparam(name, type_=column.type) for row in names
+                       for name, column in zip(row, columns, strict=True)])
         _INSERTS[key] = statement
     return statement
+
+
+_ROWS_PER_INSERT = 8  # several rows per statement: one round trip for a message's recipients
 
 
 def insert_new(session, model, rows: list[dict], unique: str, attach: bool = True) -> list:
     """INSERT ``rows``, skipping any whose ``unique`` column value is already taken
     (``ON CONFLICT DO NOTHING``: a concurrent transaction that wrote it first wins, with
     no savepoint); returns the inserted rows as loaded persistent objects (as
-    ``insert_persistent``). ``model`` has a single-column primary key.
+    ``insert_persistent``), in the order given. ``model`` has a single-column primary
+    key; ``unique`` is a text column (rows are matched to their new keys by its value).
+    Up to eight rows go in one statement.
 
     ``attach=False`` returns the values written (each with its new key) instead, for a
     caller that only needs the rows written: attaching costs as much as the INSERT."""
     session = _real_session(session)
     table = model.__table__
     key_name = table.primary_key.columns[0].key
-    statement = _insert_or_skip(table, unique, session.get_bind().dialect)
+    dialect = session.get_bind().dialect
     connection = session.connection()
+    complete = [_complete(table, row) for row in rows]
+    if len({full[unique] for full in complete}) < len(complete):
+        chunks = [[full] for full in complete]  # repeated keys: the first of each wins
+    else:
+        chunks = [complete[i:i + _ROWS_PER_INSERT]
+                  for i in range(0, len(complete), _ROWS_PER_INSERT)]
     written = []
-    for row in rows:
-        full = _complete(table, row)
-        new_id = db_direct.first_value(connection, statement, full)
-        if new_id is not None:
-            full[key_name] = new_id
-            written.append(_attach(session, model, full) if attach else full)
+    for chunk in chunks:
+        statement = _insert_or_skip(table, unique, dialect, len(chunk))
+        if len(chunk) == 1:
+            params = chunk[0]
+        else:
+            params = {f"{name}__{n}": value for n, full in enumerate(chunk)
+                      for name, value in full.items()}
+        new_ids = {value: new_id for new_id, value in
+                       db_direct.fetch_all(connection, statement, params)}
+        for full in chunk:
+            if full[unique] in new_ids:
+                full[key_name] = new_ids[full[unique]]
+                written.append(_attach(session, model, full) if attach else full)
     return written
 
 

@@ -78,11 +78,28 @@ def test_insert_new_skips_taken_keys_without_a_savepoint(app_ctx):
                                                          _row("new2")], "idempotency_key")
     finally:
         event.remove(db.engine, "before_cursor_execute", note)
-    assert sorted(r.idempotency_key for r in written) == ["new1", "new2"]
-    assert len(statements) == 3 and all("ON CONFLICT" in s for s in statements)
+    assert [r.idempotency_key for r in written] == ["new1", "new2"]
+    assert len(statements) == 1 and "ON CONFLICT" in statements[0]  # the rows in one INSERT
     assert all(r.id and r in db.session for r in written)
     db.session.commit()
     assert _count() == 3
+
+
+def test_insert_new_writes_many_rows_in_chunks_and_repeated_keys_once(app_ctx):
+    from portal.db import insert_new
+
+    insert_persistent(db.session, OutboxMessage, _row("taken"))
+    keys = [f"k{n:02d}" for n in range(11)] + ["taken"]
+    written = insert_new(db.session, OutboxMessage, [_row(k) for k in keys], "idempotency_key")
+    assert [r.idempotency_key for r in written] == keys[:-1]  # 8 + 4 rows, in order
+    stored = dict(db.session.execute(select(OutboxMessage.idempotency_key,
+                                            OutboxMessage.id)).all())
+    assert all(stored[r.idempotency_key] == r.id for r in written)
+    again = insert_new(db.session, OutboxMessage, [_row("dup"), _row("dup"), _row("k00")],
+                       "idempotency_key", attach=False)
+    assert [(r["idempotency_key"], r["id"]) for r in again] == [("dup", again[0]["id"])]
+    db.session.commit()
+    assert _count() == 13
 
 
 def test_insert_new_yields_to_a_key_another_transaction_committed(app, app_ctx):
