@@ -84,3 +84,23 @@ def test_abort_inside_view_renders_translated_html(make_app):
     response = client.get("/forbidden-test", headers={"Accept-Language": "zh-CN"})
     assert response.status_code == 403
     assert "<h1>" in response.get_data(as_text=True)
+
+
+def test_the_session_signer_is_kept_until_the_secret_key_changes(app):
+    import pytest
+    from itsdangerous import BadSignature
+
+    interface = app.session_interface
+    first = interface.get_signing_serializer(app)
+    assert interface.get_signing_serializer(app) is first
+    cookie = first.dumps({"grant": "CS-1"})
+    old_key = app.secret_key
+    app.secret_key = "rotated-" + "k" * 40
+    app.config["SECRET_KEY_FALLBACKS"] = [old_key]  # a rotation keeps the old cookies
+    rotated = interface.get_signing_serializer(app)
+    assert rotated is not first and rotated.loads(cookie) == {"grant": "CS-1"}
+    app.config["SECRET_KEY_FALLBACKS"] = []  # the old key retired: its cookies are void
+    with pytest.raises(BadSignature):
+        interface.get_signing_serializer(app).loads(cookie)
+    assert interface.get_signing_serializer(app).loads(
+        interface.get_signing_serializer(app).dumps({"a": 1})) == {"a": 1}

@@ -99,6 +99,18 @@ def install_cookie_free_sessions(app: Flask) -> None:
 
     class PublicPageAwareSessions(base):
         _public_page_aware = True
+        _signing: tuple | None = None  # (keys, serializer)
+
+        def get_signing_serializer(self, app):
+            """Flask's serializer, built once per set of keys instead of twice a request
+            (building one runs a trial serialisation; a claim's two requests built four)."""
+            if not app.secret_key:
+                return None
+            keys = (app.secret_key, *(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+            cached = self._signing
+            if cached is None or cached[0] != keys:
+                cached = self._signing = (keys, super().get_signing_serializer(app))
+            return cached[1]
 
         def save_session(self, app, session, response):
             if g.get("public_page") and not session.modified:
