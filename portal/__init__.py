@@ -60,7 +60,7 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     mail.init_app(app)
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=i18n.select_locale,
+    babel.init_app(app, locale_selector=i18n.select_locale_object,
                    default_translation_directories=app.config["BABEL_TRANSLATION_DIRECTORIES"])
     login_manager.init_app(app)
     init_security(app)

@@ -20,10 +20,24 @@ LANGUAGE_NAMES = {"zh_Hans": "简体中文", "zh_Hant": "繁體中文", "en": "E
 HTML_LANG = {"zh_Hans": "zh-Hans", "zh_Hant": "zh-Hant", "en": "en"}
 
 
+@lru_cache(maxsize=64)
+def locale_of(language: str) -> Locale:
+    """The Babel locale of a portal language, parsed once (Babel's parsing takes as long
+    as rendering a short message; ``force_locale`` and Flask-Babel accept the object)."""
+    return Locale.parse(language)
+
+
+def select_locale_object() -> Locale:
+    """``select_locale`` as a kept Babel locale (Flask-Babel's locale selector)."""
+    return locale_of(select_locale())
+
+
+@lru_cache(maxsize=512)
 def normalise_language(tag: str | None) -> str | None:
     """Map a language tag (``zh-CN``, ``zh_Hant``, ``en-GB``, ``zh-HK``...) to a portal language.
 
-    Returns None when the tag names no language the portal speaks.
+    Returns None when the tag names no language the portal speaks. Kept per tag
+    (``?lang=`` and ``Accept-Language`` parts are a handful of distinct values).
     """
     if not tag:
         return None

@@ -105,3 +105,15 @@ def test_local_time_is_in_the_readers_language_and_the_configured_zone(app):
     assert len({zh_hans, zh_hant, english}) == 3 and "2026" in english
     assert local_time(None) == ""
     assert "Nov 27, 2026, 12:05" in english  # Asia/Shanghai, the configured default
+
+
+def test_each_language_is_parsed_once_and_requests_get_its_locale(app):
+    from flask_babel import get_locale
+
+    from portal.i18n import locale_of
+
+    assert locale_of("zh_Hant") is locale_of("zh_Hant")
+    assert str(locale_of("zh_Hant")) == "zh_Hant" and locale_of("en").language == "en"
+    for lang, expected in (("zh_Hant", "zh_Hant"), ("en", "en"), ("xx", "zh_Hans")):
+        with app.test_request_context(f"/?lang={lang}"):
+            assert str(get_locale()) == expected

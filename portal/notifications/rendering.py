@@ -15,6 +15,7 @@ from flask_babel import force_locale, get_translations
 from jinja2 import pass_context
 from markupsafe import Markup, escape
 
+from portal.i18n import locale_of
 from portal.notifications import stencil
 
 UNSUBSCRIBE_PLACEHOLDER = "PORTAL-UNSUBSCRIBE-URL-PLACEHOLDER"
@@ -91,7 +92,7 @@ def render(channel: str, template: str, language: str, context: dict,
     message is then filled in from a stencil kept per language and shape."""
     values = _context(context, language)
     draw = _renderer(language, slots)
-    with force_locale(language):
+    with force_locale(locale_of(language)):
         values["gettext"] = _gettext_of(get_translations().ugettext)
         if channel == "email":
             subject = draw(f"email/{template}.subject.txt", **values)
