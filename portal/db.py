@@ -269,6 +269,35 @@ def install_session_hooks() -> None:
     sqlite_writers.install()
 
 
+def as_persistent(session, model, full: dict):
+    """A row written by ``insert_together`` (every column, with the primary key) as a
+    loaded persistent object of ``session``, as ``insert_persistent`` returns it."""
+    return _attach(_real_session(session), model, full)
+
+
+def insert_together(session, groups: list[tuple]) -> list[list[dict]]:
+    """INSERT the rows of several tables, ``[(model, rows), ...]`` in that order, in one
+    round trip on PostgreSQL (``db_direct.write_together``); defaults filled in as
+    ``insert_persistent`` does. Returns each group's rows as written; a group of one row
+    in a table with a one-column primary key also gets its new key. Nothing is loaded
+    into the session (``as_persistent`` does that for a row wanted as an object)."""
+    session = _real_session(session)
+    written, items, singles = [], [], []
+    for model, rows in groups:
+        table = model.__table__
+        full = [_complete(table, row) for row in rows]
+        written.append(full)
+        if full:
+            items.append((_insert_of(table), full[0] if len(full) == 1 else full))
+            singles.append((table, full[0]) if len(full) == 1 else None)
+    keys = db_direct.write_together(session.connection(), items)
+    for single, key in zip(singles, keys, strict=True):
+        names = single[0].primary_key.columns.keys() if single is not None else ()
+        if len(names) == 1 and single[1].get(names[0]) is None:
+            single[1][names[0]] = key
+    return written
+
+
 def insert_rows(session, model, rows: list[dict]) -> None:
     """INSERT rows with one Core statement (defaults filled in as ``insert_persistent``
     does); nothing is loaded into the session."""

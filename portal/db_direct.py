@@ -123,6 +123,64 @@ def write(connection, statement, params: dict | list[dict]) -> int:
         cursor.close()
 
 
+def write_together(connection, items: list[tuple]) -> list:
+    """Execute several writes ``(statement, params)`` (params: a dict, or a list of dicts
+    for ``executemany``) in order, in one round trip where the driver can (psycopg's
+    pipeline mode), one after the other otherwise. Returns, per item with a dict, the
+    new row's key as ``insert_one`` finds it (RETURNING, else SQLite's rowid); None for
+    a list. A failure raises SQLAlchemy's exception class, as ``run`` does."""
+    readies = []
+    for statement, params in items:
+        first = params[0] if isinstance(params, list) else params
+        readies.append(prepared(connection, statement, tuple(first), isinstance(params, list)))
+    raw = connection.connection.dbapi_connection
+    if len(items) < 2 or None in readies or not _pipelines(raw):
+        return [_write_one(connection, ready, statement, params)
+                for ready, (statement, params) in zip(readies, items, strict=True)]
+    dialect = connection.dialect
+    cursors, sql = [], ""
+    try:
+        with raw.pipeline():
+            for ready, (_statement, params) in zip(readies, items, strict=True):
+                cursor, sql = raw.cursor(), ready.sql
+                cursors.append(cursor)
+                if isinstance(params, list):
+                    cursor.executemany(sql, [ready.parameters(row) for row in params])
+                else:
+                    cursor.execute(sql, ready.parameters(params))
+        return [cursor.fetchone()[0] if ready.returning and not isinstance(params, list)
+                else None for cursor, ready, (_s, params) in zip(cursors, readies, items,
+                                                                 strict=True)]
+    except dialect.loaded_dbapi.Error as error:
+        raise DBAPIError.instance(sql, None, error, dialect.loaded_dbapi.Error,
+                                  dialect=dialect) from error
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
+def _pipelines(raw) -> bool:
+    pipeline = getattr(raw, "pipeline", None)
+    if pipeline is None:
+        return False
+    from psycopg import Pipeline
+
+    return Pipeline.is_supported()
+
+
+def _write_one(connection, ready, statement, params):
+    if ready is None:
+        result = connection.execute(statement, params)
+        return None if isinstance(params, list) else result.inserted_primary_key[0]
+    cursor = run(connection, ready, params)
+    try:
+        if isinstance(params, list):
+            return None
+        return cursor.fetchone()[0] if ready.returning else cursor.lastrowid
+    finally:
+        cursor.close()
+
+
 def insert_one(connection, statement, values: dict, key: str):
     """INSERT one row; returns its primary key ``key``: the given value, else the one the
     database chose (RETURNING, or SQLite's rowid)."""

@@ -76,3 +76,66 @@ def test_write_counts_the_rows_it_changed(app_ctx):
     assert db_direct.write(db.session.connection(), statement, {"which": "sms", "why": "x"}) == 3
     db.session.commit()
     assert sorted(db.session.scalars(select(Suppression.reason)).all()) == ["test", "x", "x", "x"]
+
+
+def _together_groups(case_id: int):
+    from portal.cases.models import CaseEvent, CaseMessage
+    from portal.queues.models import CaseTag
+
+    moment = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+    return [
+        (CaseMessage, [{"case_id": case_id, "kind": "customer", "public": True,
+                        "author_label": "customer", "body": "late", "created_at": moment}]),
+        (CaseTag, [{"case_id": case_id, "tag": t, "source": "rule"} for t in ("a", "b")]),
+        (CaseTag, []),  # an empty group writes nothing
+        (CaseEvent, [{"case_id": case_id, "action": "created", "actor_label": "customer",
+                      "detail": {"n": 1}, "created_at": moment}]),
+    ]
+
+
+def test_insert_together_writes_every_group_and_returns_new_keys(app_ctx):
+    from sqlalchemy import func
+
+    from portal.cases.models import CaseEvent, CaseMessage
+    from portal.db import as_persistent, insert_together
+    from portal.queues.models import CaseTag
+    from tests.test_queues_support import new_case
+
+    case = new_case(commit=False)
+    written = insert_together(db.session, _together_groups(case.id))
+    (message_row,), tags, empty, (event_row,) = written
+    assert message_row["id"] and event_row["id"] and len(tags) == 2 and empty == []
+    message = as_persistent(db.session, CaseMessage, message_row)
+    assert message in db.session and message.body == "late"
+    db.session.commit()
+    assert db.session.get(CaseMessage, message_row["id"]).case_id == case.id
+    assert db.session.get(CaseEvent, event_row["id"]).detail == {"n": 1}
+    assert db.session.scalar(select(func.count()).select_from(CaseTag).where(
+        CaseTag.case_id == case.id, CaseTag.source == "rule")) == 2
+
+
+def test_insert_together_is_one_round_trip_on_postgresql_and_fails_as_a_whole(app_ctx,
+                                                                              monkeypatch):
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from portal.db import insert_together
+    from tests.test_queues_support import new_case
+
+    case = new_case(commit=False)
+    raw = db.session.connection().connection.dbapi_connection
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("psycopg's pipeline mode is the PostgreSQL path")
+    pipelines = []
+    real = type(raw).pipeline
+
+    def counted(self):
+        pipelines.append(self)
+        return real(self)
+
+    monkeypatch.setattr(type(raw), "pipeline", counted)
+    insert_together(db.session, _together_groups(case.id))
+    assert len(pipelines) == 1
+    with pytest.raises(IntegrityError):  # the same tags again: the batch fails, wrapped
+        insert_together(db.session, _together_groups(case.id))
+    db.session.rollback()

@@ -3,7 +3,8 @@
 Filing runs on every claim, and the ORM's unit of work (sorting, dependency tracking,
 per-object bookkeeping) costs several times the INSERT statements themselves. So a new
 case, its first message, its "created" history entry and the policy's suggestion are
-written with one Core ``INSERT`` each; the case and its message are then put in the
+written with one Core ``INSERT`` each (the last three in one round trip on PostgreSQL);
+the case and its message are then put in the
 caller's session as ordinary persistent objects with every column loaded
 (``portal.db.insert_persistent``), and the case's conversation is filled in with its
 message, so code that reads the case afterwards (notifications, routing) loads nothing
@@ -18,7 +19,7 @@ from blinker import Namespace
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.cases.models import Case, CaseDecision, CaseEvent, CaseMessage
-from portal.db import insert_persistent, insert_rows
+from portal.db import as_persistent, insert_persistent, insert_together
 from portal.extensions import db
 
 # Sent with the new case once its rows are written (in the caller's transaction); the
@@ -32,14 +33,17 @@ def write_case(case_values: dict, message_values: dict, event_values: dict,
     """Insert a case with its first message, history entry and (for a claim) suggestion;
     attach the kept and new ``evidence`` rows to it. Returns the persistent case."""
     case = insert_persistent(db.session, Case, case_values)
-    message = insert_persistent(db.session, CaseMessage, {**message_values, "case_id": case.id})
+    # The message, the history entry and the suggestion in one round trip (PostgreSQL).
+    (message_row,), *_ = insert_together(db.session, [
+        (CaseMessage, [{**message_values, "case_id": case.id}]),
+        (CaseEvent, [{**event_values, "case_id": case.id}]),
+        (CaseDecision, [{**decision_values, "case_id": case.id}] if decision_values else []),
+    ])
+    message = as_persistent(db.session, CaseMessage, message_row)
     set_committed_value(message, "case", case)
     # The conversation is complete: routing reads it. The history and the decisions are
     # only written (nothing reads them in this request); they load when read.
     set_committed_value(case, "messages", [message])
-    insert_rows(db.session, CaseEvent, [{**event_values, "case_id": case.id}])
-    if decision_values is not None:
-        insert_rows(db.session, CaseDecision, [{**decision_values, "case_id": case.id}])
     for row in evidence:
         row.draft_token = None
         row.case_id, row.message_id = case.id, message.id

@@ -293,19 +293,20 @@ def _write_new(case, draft: CaseWork, decision: Decision, routed: dict, history:
 
     from portal.cases.models import CaseEvent
     from portal.cases.services import event_row
-    from portal.db import insert_persistent, insert_rows
+    from portal.db import as_persistent, insert_together
 
     columns = CaseWork.__table__.columns.keys()
-    work = insert_persistent(db.session, CaseWork,
-                             {k: v for k, v in vars(draft).items() if k in columns})
-    set_committed_value(case, "work", work)
     tags = sorted({normalise_tag(t) for t in decision.tags} - {""})
-    insert_rows(db.session, CaseTag, [{"case_id": case.id, "tag": t, "source": "rule"}
-                                      for t in tags])
-    insert_rows(db.session, RoutingDecision, [routed])
-    insert_rows(db.session, CaseEvent, [{
-        **event_row("routed", actor=actor, actor_label="" if actor else "routing", **history),
-        "case_id": case.id, "created_at": now}])
+    # One round trip on PostgreSQL for the four tables.
+    (work_row,), *_ = insert_together(db.session, [
+        (CaseWork, [{k: v for k, v in vars(draft).items() if k in columns}]),
+        (CaseTag, [{"case_id": case.id, "tag": t, "source": "rule"} for t in tags]),
+        (RoutingDecision, [routed]),
+        (CaseEvent, [{**event_row("routed", actor=actor, actor_label="" if actor else "routing",
+                                  **history), "case_id": case.id, "created_at": now}]),
+    ])
+    work = as_persistent(db.session, CaseWork, work_row)
+    set_committed_value(case, "work", work)
     return work
 
 
