@@ -17,16 +17,15 @@ from flask_wtf.csrf import _FlaskFormCSRF
 from markupsafe import escape
 from wtforms.i18n import messages_path
 
-_CATALOGS: dict[str, support.Translations] = {}
+_CATALOGS: dict = {}  # Babel locale (or None) -> catalog
 
 
 def wtforms_catalog() -> support.Translations:
     """WTForms' catalog in the reader's language (loaded once per process and language)."""
     locale = get_locale()
-    key = str(locale) if locale is not None else ""
-    catalog = _CATALOGS.get(key)
+    catalog = _CATALOGS.get(locale)  # keyed by the locale itself: its str() is not free
     if catalog is None:
-        catalog = _CATALOGS[key] = support.Translations.load(
+        catalog = _CATALOGS[locale] = support.Translations.load(
             messages_path(), [locale] if locale is not None else [], domain="wtforms")
     return catalog
 
