@@ -71,6 +71,21 @@ def test_signed_link_opens_and_tampered_or_revoked_does_not(client, app):
     assert "five days late" not in app.test_client().get(path).get_data(as_text=True)
 
 
+def test_a_link_signed_with_a_retired_secret_key_no_longer_opens(client, app):
+    ref = file_claim(client)
+    with app.app_context():
+        case = db.session.scalar(select(Case).where(Case.reference == ref))
+        old_path = access.status_url(case, "en").replace("http://portal.test", "")
+    assert app.test_client().get(old_path).status_code == 303  # opens
+    app.config["SECRET_KEY"] = "rotated-" + "s" * 40
+    page = app.test_client().get(old_path).get_data(as_text=True)
+    assert "not valid any more" in page and "five days late" not in page
+    with app.app_context():
+        case = db.session.scalar(select(Case).where(Case.reference == ref))
+        new_path = access.status_url(case, "en").replace("http://portal.test", "")
+    assert new_path != old_path and app.test_client().get(new_path).status_code == 303
+
+
 def test_actions_need_access(client, app):
     ref = file_claim(client)
     stranger = app.test_client()

@@ -33,8 +33,19 @@ STATUS_SALT = "portal.cases.status"
 RATING_SALT = "portal.cases.rating"
 
 
+_SERIALIZERS: dict[tuple[str, str], URLSafeTimedSerializer] = {}
+
+
 def _serializer(salt: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt)
+    # Kept per key and salt: building one runs a trial serialisation, and every claim's
+    # confirmation signs a link. A new SECRET_KEY gets a new one.
+    key = (current_app.config["SECRET_KEY"], salt)
+    serializer = _SERIALIZERS.get(key)
+    if serializer is None:
+        if len(_SERIALIZERS) > 16:
+            _SERIALIZERS.clear()
+        serializer = _SERIALIZERS[key] = URLSafeTimedSerializer(key[0], salt=salt)
+    return serializer
 
 
 def status_token(case: Case) -> str:
