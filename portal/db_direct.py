@@ -22,7 +22,8 @@ from sqlalchemy.exc import DBAPIError
 class Prepared:
     """A statement compiled once for one dialect and one set of parameter names."""
 
-    __slots__ = ("defaults", "direct", "names", "positional", "processors", "returning", "sql")
+    __slots__ = ("defaults", "direct", "names", "plan", "positional", "processors", "returning",
+                 "sql")
 
     def __init__(self, statement, dialect, keys: tuple[str, ...], many: bool):
         """Compile ``statement``; ``direct`` tells whether the driver can run it as is."""
@@ -40,6 +41,9 @@ class Prepared:
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 self.processors[name] = process
+        # The driver's parameters in order, each with its bind processor (or None).
+        self.plan = tuple((name, self.processors.get(name)) for name in (
+            self.positional if self.positional is not None else self.names))
         self.direct = not (compiled.post_compile_params or compiled.literal_execute_params
                            or compiled.escaped_bind_names) and not any(
             column.type.dialect_impl(dialect).result_processor(dialect, None) is not None
@@ -47,13 +51,14 @@ class Prepared:
 
     def parameters(self, values: dict):
         """The driver's parameters for ``values`` (a list or a dict, as its style wants)."""
-        processors, defaults = self.processors, self.defaults
-        names = self.positional if self.positional is not None else self.names
+        defaults = self.defaults
         bound = []
-        for name in names:
+        for name, process in self.plan:
             value = values[name] if name in values else defaults[name]
-            bound.append(processors[name](value) if name in processors else value)
-        return bound if self.positional is not None else dict(zip(names, bound, strict=True))
+            bound.append(value if process is None else process(value))
+        if self.positional is not None:
+            return bound
+        return dict(zip(self.names, bound, strict=True))
 
 
 _PREPARED: dict = {}
