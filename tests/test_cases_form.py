@@ -252,3 +252,22 @@ def test_concurrent_submissions_all_succeed(app):
         thread.join()
     assert results == [303] * 20
     assert count_cases(app) == 20
+
+
+@pytest.mark.parametrize("suppressed", [(), ("sms",), ("email",), ("sms", "email")])
+def test_the_confirmation_honours_suppressed_contacts_read_with_the_duplicate_check(
+        client, app, suppressed):
+    from portal.db import utcnow
+    from portal.extensions import db
+    from portal.notifications.models import Suppression
+
+    phone, email = "+8613912345678", "wang@example.com"
+    with app.app_context():
+        for channel in suppressed:
+            db.session.add(Suppression(channel=channel, address=phone if channel == "sms"
+                                       else email, reason="opt_out", created_at=utcnow()))
+        db.session.commit()
+    file_claim(client, tracking_number=tracking(), phone="13912345678", email=email)
+    rows = {row.channel: row.status for row in outbox(app, "case_received")}
+    assert rows == {channel: "suppressed" if channel in suppressed else "pending"
+                    for channel in ("sms", "email")}

@@ -42,15 +42,20 @@ def _context(case: Case, **extra) -> dict:
             "suggested_fen": case.suggested_fen, "offered_fen": case.offered_fen, **extra}
 
 
-def received(case: Case) -> None:
-    """Confirmation of a new case: email (text and HTML) and SMS when a phone was given."""
+def received(case: Case, suppressed: frozenset[tuple[str, str]] | None = None) -> None:
+    """Confirmation of a new case: email (text and HTML) and SMS when a phone was given.
+
+    ``suppressed``: the contacts on the suppression list, when filing has read them (then
+    the outbox is not asked again: its keys name the new case's reference, so none of
+    them can exist yet)."""
     people = []
     if case.email:
         people.append(Recipient("email", case.email, case.language))
     if case.phone_e164:
         people.append(Recipient("sms", case.phone_e164, case.language))
     notify("case_received", people, _context(case), event_key=f"case:{case.reference}:received",
-           slots=_SLOTS, attach=False)
+           slots=_SLOTS, attach=False,
+           known=(frozenset(), suppressed) if suppressed is not None else None)
 
 
 def appended(case: Case, message_id: int) -> None:

@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import bindparam, literal_column, or_, select, union_all
+from sqlalchemy import bindparam, literal_column, select, union_all
 
 from portal import db_direct
 from portal.cases import filing, notices
 from portal.cases.clock import clock_for
+from portal.cases.lookups import first_look, parcel_for
 from portal.cases.models import (
     CLAIM_TYPES,
-    OPEN_STATES,
     Case,
     CaseDecision,
     CaseEvent,
@@ -110,18 +110,6 @@ _TOKEN_STATE = union_all(
     .where(CaseEvidence.__table__.c.draft_token == bindparam("token"),
            CaseEvidence.__table__.c.case_id.is_(None)),
 )
-_cases = Case.__table__.c
-_OPEN_DUPLICATE = (
-    select(_cases.id)
-    .where(_cases.tracking_number == bindparam("tracking"), _cases.type == bindparam("type"),
-           _cases.phone_e164 == bindparam("phone"),
-           # Not in_(): an IN list is expanded at execution, which db_direct leaves to
-           # SQLAlchemy; this statement runs on every claim.
-           or_(*(_cases.state == state for state in OPEN_STATES)),
-           _cases.merged_into_id.is_(None))
-    .order_by(_cases.id).limit(1))
-
-
 def token_state(token: str | None) -> tuple[SubmitResult | None, bool]:
     """What a submission token already stands for, in one query: the outcome of an earlier
     submission with it (or None), and whether files are kept under it (a form that came
@@ -179,64 +167,6 @@ def drop_draft_evidence(token: str, evidence_id: int) -> bool:
     db.session.delete(row)
     db.session.flush()
     return True
-
-
-def _parcel_statement():
-    global _PARCEL
-    if _PARCEL is None:
-        from portal.parcels.models import AffectedParcel
-
-        parcels = AffectedParcel.__table__.c
-        _PARCEL = (select(parcels.id).where(parcels.tracking_number == bindparam("tracking"),
-                                            parcels.active.is_(True))
-                   .order_by(parcels.id.desc()).limit(1))
-    return _PARCEL
-
-
-def _parcel(parcel_id: int | None):
-    from portal.parcels.models import AffectedParcel
-
-    return db.session.get(AffectedParcel, parcel_id) if parcel_id is not None else None
-
-
-def parcel_for(tracking_number: str | None):
-    """The affected-parcel record for a tracking number (latest incident), or None."""
-    if not tracking_number:
-        return None
-    return _parcel(db.session.connection().execute(
-        _parcel_statement(), {"tracking": tracking_number}).scalar())
-
-
-def duplicate_and_parcel(tracking_number: str | None, case_type: str,
-                         phone_e164: str | None, email: str | None = None,
-                         ) -> tuple[Case | None, object | None, int | None]:
-    """The open case with the same tracking number, type and phone (or None), the
-    affected-parcel record of the tracking number (``parcel_for``) and how many cases the
-    customer (phone or email) has filed (None without either), in one statement: all
-    three are read for every claim with a tracking number (the count by routing)."""
-    if not tracking_number:
-        return None, None, None
-    shape = (bool(phone_e164), bool(email))
-    statement = _DUPLICATE_AND_PARCEL.get(shape)
-    if statement is None:
-        from portal.queues.signals import earlier_count_statement
-
-        columns = [_OPEN_DUPLICATE.scalar_subquery().label("duplicate"),
-                   _parcel_statement().scalar_subquery().label("parcel")]
-        if any(shape):
-            columns.append(earlier_count_statement(*shape).scalar_subquery().label("earlier"))
-        statement = _DUPLICATE_AND_PARCEL[shape] = select(*columns)
-    params = {"tracking": tracking_number, "type": case_type, "phone": phone_e164}
-    if email:
-        params["email"] = email
-    (row,) = db_direct.fetch_all(db.session.connection(), statement, params)
-    duplicate_id, parcel_id = row[0], row[1]
-    duplicate = db.session.get(Case, duplicate_id) if duplicate_id is not None else None
-    return duplicate, _parcel(parcel_id), (int(row[2] or 0) if any(shape) else None)
-
-
-_PARCEL = None
-_DUPLICATE_AND_PARCEL: dict[tuple[bool, bool], object] = {}
 
 
 def preview(sub: Submission) -> tuple[Estimate, object | None]:
@@ -312,16 +242,16 @@ def submit(sub: Submission, now: datetime | None = None,
     earlier = None if replay_checked else find_submission(sub.submission_token)
     if earlier is not None:
         return earlier
-    duplicate, parcel, earlier = duplicate_and_parcel(sub.tracking_number, sub.type,
-                                                      sub.phone_e164, sub.email)
-    if duplicate is not None:
-        return _append(duplicate, sub, now)
-    return SubmitResult(create_case(sub, now, parcel=parcel, earlier_cases=earlier),
-                        created=True, appended=False)
+    look = first_look(sub.tracking_number, sub.type, sub.phone_e164, sub.email)
+    if look.duplicate is not None:
+        return _append(look.duplicate, sub, now)
+    return SubmitResult(create_case(sub, now, parcel=look.parcel, earlier_cases=look.earlier_cases,
+                                    suppressed=look.suppressed), created=True, appended=False)
 
 
 def create_case(sub: Submission, now: datetime | None = None, actor=None,
-                parcel=_UNSET, earlier_cases: int | None = None) -> Case:
+                parcel=_UNSET, earlier_cases: int | None = None,
+                suppressed: frozenset[tuple[str, str]] | None = None) -> Case:
     """Create a case from a submission (web form, or staff entering a call or a 12305
     forward), with its reference, clock, policy version and suggestion.
 
@@ -329,7 +259,8 @@ def create_case(sub: Submission, now: datetime | None = None, actor=None,
     policy version in force comes from the per-process copy, and the new case is announced
     (``case_filed``) so the queues route it when the transaction commits. ``parcel``: the
     affected-parcel record of the tracking number when the caller has looked it up;
-    ``earlier_cases``: the customer's earlier cases, when the caller has counted them."""
+    ``earlier_cases``: the customer's earlier cases, when the caller has counted them;
+    ``suppressed``: their suppressed contacts, when the caller has looked them up."""
     now = now or utcnow()
     reference = new_reference("case")
     if parcel is _UNSET:
@@ -370,7 +301,7 @@ def create_case(sub: Submission, now: datetime | None = None, actor=None,
     kept = draft_evidence(sub.submission_token) if sub.has_drafts else []
     case = filing.write_case(values, message, event, suggestion, [*kept, *sub.evidence])
     case.earlier_cases_hint = earlier_cases
-    notices.received(case)
+    notices.received(case, suppressed)
     filing.case_filed.send(case)
     return case
 

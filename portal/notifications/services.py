@@ -206,7 +206,9 @@ def _insert(rows: list[OutboxMessage], attach: bool = True) -> list[OutboxMessag
 
 def notify(template: str, recipients: list[Recipient], context: dict, event_key: str,
            idempotency_key_base: str | None = None,
-           slots: frozenset[str] = frozenset(), attach: bool = True) -> list[OutboxMessage]:
+           slots: frozenset[str] = frozenset(), attach: bool = True,
+           known: tuple[frozenset[str], frozenset[tuple[str, str]]] | None = None,
+           ) -> list[OutboxMessage]:
     """Write one outbox row per recipient and channel for ``event_key``; flush, no commit.
 
     ``idempotency_key_base`` defaults to ``event_key``. Returns the rows written by this
@@ -214,6 +216,8 @@ def notify(template: str, recipients: list[Recipient], context: dict, event_key:
     ``slots``: the context values the templates only print, for messages sent often
     (rendered from a stencil, see ``stencil.py``). ``attach=False``: the rows returned
     are not in the session (they cost less; for a caller that does not change them).
+    ``known``: the keys already in the outbox and the suppressed ``(channel, address)``
+    pairs, when the caller has them (saves the look-up).
     """
     base = idempotency_key_base or event_key
     wanted: dict[str, Recipient] = {}
@@ -226,8 +230,11 @@ def notify(template: str, recipients: list[Recipient], context: dict, event_key:
         wanted.setdefault(key, Recipient(channel, address, language, recipient.subscription_id))
     if not wanted:
         return []
-    existing, suppressed = _known(list(wanted), {(r.channel, r.address)
-                                                 for r in wanted.values()})
+    if known is None:
+        existing, suppressed = _known(list(wanted), {(r.channel, r.address)
+                                                     for r in wanted.values()})
+    else:
+        existing, suppressed = known
     todo = {key: r for key, r in wanted.items() if key not in existing}
     subs = _subscriptions({r.subscription_id for r in todo.values() if r.subscription_id})
     todo = {key: r for key, r in todo.items()

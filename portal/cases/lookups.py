@@ -1,0 +1,108 @@
+"""What filing a claim reads before it writes, in one statement: the customer's open case
+for the same parcel and type, the affected-parcel record of the tracking number, the
+customer's earlier cases and suppressed contacts (``first_look``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, or_, select
+
+from portal import db_direct
+from portal.cases.models import OPEN_STATES, Case
+from portal.extensions import db
+
+_cases = Case.__table__.c
+_OPEN_DUPLICATE = (
+    select(_cases.id)
+    .where(_cases.tracking_number == bindparam("tracking"), _cases.type == bindparam("type"),
+           _cases.phone_e164 == bindparam("phone"),
+           # Not in_(): an IN list is expanded at execution, which db_direct leaves to
+           # SQLAlchemy; this statement runs on every claim.
+           or_(*(_cases.state == state for state in OPEN_STATES)),
+           _cases.merged_into_id.is_(None))
+    .order_by(_cases.id).limit(1))
+
+
+def _parcel_statement():
+    global _PARCEL
+    if _PARCEL is None:
+        from portal.parcels.models import AffectedParcel
+
+        parcels = AffectedParcel.__table__.c
+        _PARCEL = (select(parcels.id).where(parcels.tracking_number == bindparam("tracking"),
+                                            parcels.active.is_(True))
+                   .order_by(parcels.id.desc()).limit(1))
+    return _PARCEL
+
+
+def _parcel(parcel_id: int | None):
+    from portal.parcels.models import AffectedParcel
+
+    return db.session.get(AffectedParcel, parcel_id) if parcel_id is not None else None
+
+
+def parcel_for(tracking_number: str | None):
+    """The affected-parcel record for a tracking number (latest incident), or None."""
+    if not tracking_number:
+        return None
+    return _parcel(db.session.connection().execute(
+        _parcel_statement(), {"tracking": tracking_number}).scalar())
+
+
+@dataclass(frozen=True)
+class FirstLook:
+    """What filing a claim reads before writing, in one statement (``first_look``)."""
+
+    duplicate: Case | None  # the customer's open case for the same parcel and type
+    parcel: object | None  # the affected-parcel record of the tracking number
+    earlier_cases: int | None  # the customer's cases so far (None: no phone or email)
+    suppressed: frozenset[tuple[str, str]] | None  # (channel, address) never to be sent to
+
+
+def first_look(tracking_number: str | None, case_type: str, phone_e164: str | None,
+               email: str | None = None) -> FirstLook:
+    """The open case with the same tracking number, type and phone, the affected-parcel
+    record (``parcel_for``), how many cases the customer has filed and which of their
+    contacts are on the suppression list, in one statement: every claim with a tracking
+    number needs all four (routing the count, the confirmation the suppressions)."""
+    if not tracking_number:
+        return FirstLook(None, None, None, None)
+    shape = (bool(phone_e164), bool(email))
+    statement = _FIRST_LOOK.get(shape)
+    if statement is None:
+        statement = _FIRST_LOOK[shape] = _first_look_statement(*shape)
+    params = {"tracking": tracking_number, "type": case_type, "phone": phone_e164}
+    if email:
+        params["email"] = email
+    (row,) = db_direct.fetch_all(db.session.connection(), statement, params)
+    duplicate = db.session.get(Case, row[0]) if row[0] is not None else None
+    suppressed = set()
+    if phone_e164 and row[3]:
+        suppressed.add(("sms", phone_e164))
+    if email and row[3 + shape[0]]:
+        suppressed.add(("email", email))
+    return FirstLook(duplicate, _parcel(row[1]), int(row[2] or 0) if any(shape) else None,
+                     frozenset(suppressed))
+
+
+def _first_look_statement(phone: bool, email: bool):
+    from sqlalchemy import exists, literal
+
+    from portal.notifications.models import Suppression
+    from portal.queues.signals import earlier_count_statement
+
+    columns = [_OPEN_DUPLICATE.scalar_subquery().label("duplicate"),
+               _parcel_statement().scalar_subquery().label("parcel")]
+    columns.append(earlier_count_statement(phone, email).scalar_subquery().label("earlier")
+                   if phone or email else literal(0).label("earlier"))
+    for channel, given, param in (("sms", phone, "phone"), ("email", email, "email")):
+        if given:
+            columns.append(exists().where(Suppression.channel == channel,
+                                          Suppression.address == bindparam(param))
+                           .label(f"{channel}_suppressed"))
+    return select(*columns)
+
+
+_PARCEL = None
+_FIRST_LOOK: dict[tuple[bool, bool], object] = {}
