@@ -296,12 +296,3 @@ def insert_together(session, groups: list[tuple]) -> list[list[dict]]:
         if len(names) == 1 and single[1].get(names[0]) is None:
             single[1][names[0]] = key
     return written
-
-
-def insert_rows(session, model, rows: list[dict]) -> None:
-    """INSERT rows with one Core statement (defaults filled in as ``insert_persistent``
-    does); nothing is loaded into the session."""
-    if rows:
-        table = model.__table__
-        db_direct.write(session.connection(), _insert_of(table),
-                        [_complete(table, row) for row in rows])

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import bindparam, event, select
 
 from portal import db_direct
-from portal.db import insert_rows
+from portal.db import insert_together
 from portal.extensions import db
 from portal.notifications.models import Suppression
 
@@ -23,9 +23,9 @@ _TIMES = select(_table.c.address, _table.c.created_at).order_by(_table.c.address
 
 def _seed():
     moment = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
-    insert_rows(db.session, Suppression, [
+    insert_together(db.session, [(Suppression, [
         {"channel": channel, "address": address, "reason": "test", "created_at": moment}
-        for channel, address in (("sms", "+1"), ("sms", "+2"), ("sms", "+3"), ("email", "a@b"))])
+        for channel, address in (("sms", "+1"), ("sms", "+2"), ("sms", "+3"), ("email", "a@b"))])])
     return moment
 
 

@@ -139,7 +139,7 @@ def _stored(key: str) -> tuple:
 def test_direct_and_sqlalchemy_execution_store_the_same_values(app_ctx):
     from datetime import UTC, datetime, timedelta, timezone
 
-    from portal.db import insert_rows
+    from portal.db import insert_together
     from portal.db_direct import _PREPARED
 
     moment = datetime(2026, 11, 26, 20, 30, 5, 123456, tzinfo=timezone(timedelta(hours=8)))
@@ -150,8 +150,8 @@ def test_direct_and_sqlalchemy_execution_store_the_same_values(app_ctx):
                if hasattr(key[0], "table"))  # the direct path ran
     via_sqlalchemy = _observed(lambda: insert_persistent(
         db.session, OutboxMessage, {**values, "idempotency_key": "s"}))
-    insert_rows(db.session, OutboxMessage, [{**values, "idempotency_key": f"m{i}"}
-                                            for i in range(3)])
+    insert_together(db.session, [(OutboxMessage, [{**values, "idempotency_key": f"m{i}"}
+                                                   for i in range(3)])])
     db.session.commit()
     db.session.expire_all()
     assert direct.id != via_sqlalchemy.id
