@@ -174,6 +174,8 @@ def _pipelines(raw) -> bool:
 
 
 def _write_one(connection, ready, statement, params):
+    """One write (``ready``: its prepared form, or None for SQLAlchemy); the new row's key
+    for a dict of parameters, None for a list."""
     if ready is None:
         result = connection.execute(statement, params)
         return None if isinstance(params, list) else result.inserted_primary_key[0]
@@ -189,27 +191,6 @@ def _write_one(connection, ready, statement, params):
 def insert_one(connection, statement, values: dict, key: str):
     """INSERT one row; returns its primary key ``key``: the given value, else the one the
     database chose (RETURNING, or SQLite's rowid)."""
-    ready = prepared(connection, statement, tuple(values))
-    if ready is None:
-        return connection.execute(statement, values).inserted_primary_key[0]
-    cursor = run(connection, ready, values)
-    try:
-        if key in values:
-            return values[key]
-        return cursor.fetchone()[0] if ready.returning else cursor.lastrowid
-    finally:
-        cursor.close()
-
-
-def first_value(connection, statement, params: dict):
-    """The first column of the first row a statement returns (e.g. ``INSERT ...
-    RETURNING id``), or None when it returns none."""
-    ready = prepared(connection, statement, tuple(params))
-    if ready is None:
-        return connection.execute(statement, params).scalar()
-    cursor = run(connection, ready, params)
-    try:
-        row = cursor.fetchone()
-        return row[0] if row is not None else None
-    finally:
-        cursor.close()
+    new_key = _write_one(connection, prepared(connection, statement, tuple(values)),
+                         statement, values)
+    return values.get(key, new_key)
