@@ -63,6 +63,10 @@ def install_plain_savepoints(engine: Engine) -> None:
     dialect.do_savepoint = do_savepoint
     dialect.do_rollback_to_savepoint = do_rollback_to_savepoint
     dialect.do_release_savepoint = do_release_savepoint
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        from portal.db_savepoints import install_deferred_savepoints
+
+        install_deferred_savepoints(engine)
 
 
 def install_idle_ping(engine: Engine, idle_seconds: float) -> None:
