@@ -1,6 +1,7 @@
 """What filing a claim reads before it writes, in one statement: the customer's open case
 for the same parcel and type, the affected-parcel record of the tracking number, the
-customer's earlier cases and suppressed contacts (``first_look``)."""
+customer's earlier cases and suppressed contacts (``first_look``); on PostgreSQL the same
+statement also reserves the new case's reference."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, or_, select
 
-from portal import db_direct
+from portal import db_direct, references
 from portal.cases.models import OPEN_STATES, Case
 from portal.extensions import db
 
@@ -58,35 +59,50 @@ class FirstLook:
     parcel: object | None  # the affected-parcel record of the tracking number
     earlier_cases: int | None  # the customer's cases so far (None: no phone or email)
     suppressed: frozenset[tuple[str, str]] | None  # (channel, address) never to be sent to
+    reference: str | None = None  # a reference reserved for a new case (None: none was)
+    case_id: int | None = None  # with it, the new case's id, drawn from its sequence
 
 
 def first_look(tracking_number: str | None, case_type: str, phone_e164: str | None,
-               email: str | None = None) -> FirstLook:
+               email: str | None = None, reserve: str | None = None) -> FirstLook:
     """The open case with the same tracking number, type and phone, the affected-parcel
     record (``parcel_for``), how many cases the customer has filed and which of their
     contacts are on the suppression list, in one statement: every claim with a tracking
-    number needs all four (routing the count, the confirmation the suppressions)."""
+    number needs all four (routing the count, the confirmation the suppressions).
+
+    ``reserve``: a reference kind; on PostgreSQL the statement also tries one reference of
+    that kind (``references.reserving_cte``) and draws the next case id, so that the case
+    can be written in the same round trip as its other rows; ``reference`` and ``case_id``
+    are set when the reference was free. Taken, or on SQLite (where a round trip costs
+    nothing), they stay None and the caller draws a reference as usual. A reference
+    reserved for a submission that is then added to an open case stays unused, as does
+    the id: that costs nothing (the space holds 29^8 codes per kind; ids may have gaps)."""
     if not tracking_number:
         return FirstLook(None, None, None, None)
-    shape = (bool(phone_e164), bool(email))
+    connection = db.session.connection()
+    reserving = bool(reserve) and connection.dialect.name == "postgresql"
+    shape = (bool(phone_e164), bool(email), reserving)
     statement = _FIRST_LOOK.get(shape)
     if statement is None:
         statement = _FIRST_LOOK[shape] = _first_look_statement(*shape)
     params = {"tracking": tracking_number, "type": case_type, "phone": phone_e164}
     if email:
         params["email"] = email
-    (row,) = db_direct.fetch_all(db.session.connection(), statement, params)
+    if reserving:
+        tried = references.attempt(reserve)
+        params.update(ref_kind=tried["kind"], ref_code=tried["code"], ref_at=tried["created_at"])
+    (row,) = db_direct.fetch_all(connection, statement, params)
     duplicate = db.session.get(Case, row[0]) if row[0] is not None else None
     suppressed = set()
     if phone_e164 and row[3]:
         suppressed.add(("sms", phone_e164))
     if email and row[3 + shape[0]]:
         suppressed.add(("email", email))
-    return FirstLook(duplicate, _parcel(row[1]), int(row[2] or 0) if any(shape) else None,
-                     frozenset(suppressed))
+    return FirstLook(duplicate, _parcel(row[1]), int(row[2] or 0) if any(shape[:2]) else None,
+                     frozenset(suppressed), *(row[-2:] if reserving and row[-2] else ()))
 
 
-def _first_look_statement(phone: bool, email: bool):
+def _first_look_statement(phone: bool, email: bool, reserving: bool):
     from sqlalchemy import exists, literal
 
     from portal.notifications.models import Suppression
@@ -101,8 +117,15 @@ def _first_look_statement(phone: bool, email: bool):
             columns.append(exists().where(Suppression.channel == channel,
                                           Suppression.address == bindparam(param))
                            .label(f"{channel}_suppressed"))
-    return select(*columns)
+    if not reserving:
+        return select(*columns)
+    from sqlalchemy import func
+
+    reserved = references.reserving_cte()
+    next_id = func.nextval(func.pg_get_serial_sequence(Case.__tablename__, "id"))
+    return select(*columns, select(reserved.c.code).scalar_subquery().label("reference"),
+                  next_id.label("case_id")).add_cte(reserved)
 
 
 _PARCEL = None
-_FIRST_LOOK: dict[tuple[bool, bool], object] = {}
+_FIRST_LOOK: dict[tuple[bool, bool, bool], object] = {}

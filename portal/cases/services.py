@@ -242,16 +242,19 @@ def submit(sub: Submission, now: datetime | None = None,
     earlier = None if replay_checked else find_submission(sub.submission_token)
     if earlier is not None:
         return earlier
-    look = first_look(sub.tracking_number, sub.type, sub.phone_e164, sub.email)
+    look = first_look(sub.tracking_number, sub.type, sub.phone_e164, sub.email, reserve="case")
     if look.duplicate is not None:
         return _append(look.duplicate, sub, now)
     return SubmitResult(create_case(sub, now, parcel=look.parcel, earlier_cases=look.earlier_cases,
-                                    suppressed=look.suppressed), created=True, appended=False)
+                                    suppressed=look.suppressed, reference=look.reference,
+                                    case_id=look.case_id),
+                        created=True, appended=False)
 
 
 def create_case(sub: Submission, now: datetime | None = None, actor=None,
                 parcel=_UNSET, earlier_cases: int | None = None,
-                suppressed: frozenset[tuple[str, str]] | None = None) -> Case:
+                suppressed: frozenset[tuple[str, str]] | None = None,
+                reference: str | None = None, case_id: int | None = None) -> Case:
     """Create a case from a submission (web form, or staff entering a call or a 12305
     forward), with its reference, clock, policy version and suggestion.
 
@@ -260,9 +263,10 @@ def create_case(sub: Submission, now: datetime | None = None, actor=None,
     (``case_filed``) so the queues route it when the transaction commits. ``parcel``: the
     affected-parcel record of the tracking number when the caller has looked it up;
     ``earlier_cases``: the customer's earlier cases, when the caller has counted them;
-    ``suppressed``: their suppressed contacts, when the caller has looked them up."""
+    ``suppressed``: their suppressed contacts, when the caller has looked them up;
+    ``reference`` and ``case_id``: reserved by the caller (``first_look``)."""
     now = now or utcnow()
-    reference = new_reference("case")
+    reference = reference or new_reference("case")
     if parcel is _UNSET:
         parcel = parcel_for(sub.tracking_number)
     if parcel is not None and not sub.service_line:
@@ -283,6 +287,8 @@ def create_case(sub: Submission, now: datetime | None = None, actor=None,
         "access_nonce": secrets.token_hex(8), "created_at": now, "updated_at": now,
         "last_customer_at": now, "reopened_count": 0, "legal_clock": None, "legal_due_at": None,
         "suggested_fen": None, "decision": None}
+    if case_id is not None:
+        values["id"] = case_id
     clock = clock_for(sub.kind, sub.source, now, current_app.config)
     if clock is not None:
         values["legal_clock"], values["legal_due_at"] = clock.name, clock.due_at
