@@ -107,16 +107,28 @@ def new():
     form = ClaimForm()
     token = (form.submission_token.data or "")[:64] or services.new_submission_token()
     form.submission_token.data = token
-    earlier, has_drafts = services.token_state(token)
-    if earlier is not None:
-        return _after_submit(earlier)
     valid = form.validate()
-    files, problems = _accept_files(form, form.evidence, token, has_drafts)
-    form.evidence.errors = list(form.evidence.errors) + problems
-    if valid and form.phone_e164 and request.form.get("action") != "estimate" and not problems:
-        if not hit("RATELIMIT_CASE_PHONE", "case-phone", form.phone_e164):
-            form.phone.errors.append(_("Too many cases from this phone number today. Please call our hotline."))  # noqa: E501
-        else:
+    filing = valid and bool(form.phone_e164) and request.form.get("action") != "estimate"
+    files, problems = [], []
+    if filing and not uploads_from(form.evidence.data):
+        # The common case, a claim without files: one statement reads all that filing
+        # needs, the earlier outcome of this token included. SQLite: the write lock is
+        # taken first, so that no other claim is filed between the look and the writes.
+        begin_write(db.session)
+        submission = _submission(form, token, [])
+        earlier, look = services.look_before_filing(submission)
+        if earlier is not None:
+            return _after_submit(earlier)
+        if _phone_allowed(form):
+            submission.has_drafts = look.has_drafts
+            return _file(form, token, [], submission=submission, look=look)
+    else:
+        earlier, has_drafts = services.token_state(token)
+        if earlier is not None:
+            return _after_submit(earlier)
+        files, problems = _accept_files(form, form.evidence, token, has_drafts)
+        form.evidence.errors = list(form.evidence.errors) + problems
+        if filing and not problems and _phone_allowed(form):
             # SQLite: the write lock is taken here, after parsing, validation and the
             # files, so concurrent claims queue behind one another for less time.
             begin_write(db.session)
@@ -163,11 +175,23 @@ def blank_form(tracking: str, case_type: str | None):
             .replace(_SENTINELS[2], str(escape(tracking[:60]))))
 
 
-def _file(form: ClaimForm, token: str, files, has_drafts: bool = True):
+def _phone_allowed(form: ClaimForm) -> bool:
+    """Count a case against the phone's limit; False (with the message next to the field)
+    once it is reached."""
+    if hit("RATELIMIT_CASE_PHONE", "case-phone", form.phone_e164):
+        return True
+    form.phone.errors.append(_("Too many cases from this phone number today. Please call our hotline."))  # noqa: E501
+    return False
+
+
+def _file(form: ClaimForm, token: str, files, has_drafts: bool = True, submission=None,
+          look=None):
+    """File the form (``submission``, ``look``: already built and read by the caller)."""
     try:
-        submission = _submission(form, token, files)
-        submission.has_drafts = has_drafts
-        result = services.submit(submission, replay_checked=True)
+        if submission is None:
+            submission = _submission(form, token, files)
+            submission.has_drafts = has_drafts
+        result = services.submit(submission, replay_checked=True, look=look)
         pending = [row.id for row in files if row.state == "pending"]
         reference, appended = result.case.reference, result.appended
         db.session.commit()

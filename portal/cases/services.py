@@ -27,7 +27,7 @@ from sqlalchemy import bindparam, literal_column, select, union_all
 from portal import db_direct
 from portal.cases import filing, notices
 from portal.cases.clock import clock_for
-from portal.cases.lookups import first_look, parcel_for
+from portal.cases.lookups import FirstLook, first_look, parcel_for
 from portal.cases.models import (
     CLAIM_TYPES,
     Case,
@@ -117,13 +117,29 @@ def token_state(token: str | None) -> tuple[SubmitResult | None, bool]:
     if not token:
         return None, False
     found = dict(db_direct.fetch_all(db.session.connection(), _TOKEN_STATE, {"token": token}))
-    if "case" in found:
-        case = db.session.get(Case, found["case"])
-        return SubmitResult(case, created=True, appended=False, replayed=True), False
-    if "message" in found:
-        case = db.session.get(Case, found["message"])
-        return SubmitResult(case, created=False, appended=True, replayed=True), False
-    return None, "draft" in found
+    earlier = _replayed(found.get("case"), found.get("message"))
+    return earlier, earlier is None and "draft" in found
+
+
+def _replayed(case_id: int | None, message_case_id: int | None) -> SubmitResult | None:
+    """The outcome of an earlier submission with a token: it created ``case_id``, or was
+    added to ``message_case_id``; None when it made neither."""
+    if case_id is not None:
+        return SubmitResult(db.session.get(Case, case_id), created=True, appended=False,
+                            replayed=True)
+    if message_case_id is not None:
+        return SubmitResult(db.session.get(Case, message_case_id), created=False,
+                            appended=True, replayed=True)
+    return None
+
+
+def look_before_filing(sub: Submission) -> tuple[SubmitResult | None, FirstLook]:
+    """Everything filing ``sub`` reads, in one statement (``lookups.first_look`` with the
+    token): the outcome of an earlier submission with its token (then nothing is to be
+    filed) and the first look that ``submit(look=...)`` files with."""
+    look = first_look(sub.tracking_number, sub.type, sub.phone_e164, sub.email,
+                      reserve="case", token=sub.submission_token)
+    return _replayed(look.token_case, look.token_message_case), look
 
 
 def find_submission(token: str | None) -> SubmitResult | None:
@@ -234,15 +250,17 @@ _UNSET = object()
 
 
 def submit(sub: Submission, now: datetime | None = None,
-           replay_checked: bool = False) -> SubmitResult:
+           replay_checked: bool = False, look: FirstLook | None = None) -> SubmitResult:
     """File a submission: replay, append to the open case, or create a case.
 
-    ``replay_checked``: the caller has just looked the token up (saves a query)."""
+    ``replay_checked``: the caller has just looked the token up (saves a query); ``look``:
+    the caller's ``look_before_filing`` (saves another)."""
     now = now or utcnow()
-    earlier = None if replay_checked else find_submission(sub.submission_token)
+    earlier = None if replay_checked or look else find_submission(sub.submission_token)
     if earlier is not None:
         return earlier
-    look = first_look(sub.tracking_number, sub.type, sub.phone_e164, sub.email, reserve="case")
+    look = look or first_look(sub.tracking_number, sub.type, sub.phone_e164, sub.email,
+                              reserve="case")
     if look.duplicate is not None:
         return _append(look.duplicate, sub, now)
     return SubmitResult(create_case(sub, now, parcel=look.parcel, earlier_cases=look.earlier_cases,
