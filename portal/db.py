@@ -78,7 +78,7 @@ def begin_write(session) -> None:
 
         connection = session.connection()  # the transaction whose end releases the turn
         sqlite_writers.take(session, bind.url.database)
-        connection.execute(_TAKE_WRITE_LOCK)
+        db_direct.write(connection, _TAKE_WRITE_LOCK, {})
 
 
 def _complete(table, values: dict) -> dict:

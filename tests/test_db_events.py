@@ -111,3 +111,13 @@ def test_a_connection_that_died_while_idle_is_replaced(make_app):
     with app.app_context():
         assert db.session.scalar(text("SELECT pg_backend_pid()")) != pid
         db.session.remove()
+
+
+def test_a_refused_savepoint_statement_raises_sqlalchemys_error(app_ctx):
+    from sqlalchemy.exc import DBAPIError
+
+    _suppress("+8613800000001")
+    connection = db.session.connection()
+    with pytest.raises(DBAPIError, match="no_such_savepoint"):
+        db.engine.dialect.do_rollback_to_savepoint(connection, "no_such_savepoint")
+    db.session.rollback()
