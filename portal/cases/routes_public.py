@@ -35,7 +35,7 @@ from portal.cases.forms import (
 )
 from portal.cases.models import CaseState, DecisionStep
 from portal.cases.policy_admin import rules_of, upcoming_versions, version_in_force
-from portal.cases.views import case_view, error_text, uploads_from
+from portal.cases.views import case_view, error_text, has_uploads, uploads_from
 from portal.db import begin_write
 from portal.extensions import db
 from portal.i18n import current_language
@@ -110,7 +110,7 @@ def new():
     valid = form.validate()
     filing = valid and bool(form.phone_e164) and request.form.get("action") != "estimate"
     files, problems = [], []
-    if filing and not uploads_from(form.evidence.data):
+    if filing and not has_uploads(form.evidence.data):
         # The common case, a claim without files: one statement reads all that filing
         # needs, the earlier outcome of this token included. SQLite: the write lock is
         # taken first, so that no other claim is filed between the look and the writes.

@@ -48,6 +48,11 @@ def uploads_from(files) -> list[Upload]:
     return uploads
 
 
+def has_uploads(files) -> bool:
+    """Whether a multiple file field holds any file (nothing is read)."""
+    return any(getattr(storage, "filename", "") for storage in files or [])
+
+
 def error_text(error: EvidenceError) -> str:
     """The reader's-language message for a refused file."""
     limit_mb = int(current_app.config.get("CASES_EVIDENCE_MAX_BYTES", 10 * 1024 * 1024)) // (
