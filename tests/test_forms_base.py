@@ -64,3 +64,47 @@ def test_the_csrf_token_is_signed_only_when_the_form_is_shown(app):
         token = generate_csrf()  # the request's token, as a page's csrf_token() prints it
         assert f'value="{token}"' in html
         validate_csrf(token)  # raises when the token is not valid
+
+
+def _verdicts(field_classes, choices, coerce, submitted, lang="en"):
+    """Each class's errors for ``submitted`` (None: the field is absent from the form)."""
+    from flask import current_app
+
+    verdicts = []
+    for field_class in field_classes:
+        class _Form(PortalForm):
+            class Meta:
+                csrf = False
+
+            pick = field_class(choices=choices, coerce=coerce)
+
+        data = {} if submitted is None else {"pick": submitted}
+        with current_app.test_request_context(f"/?lang={lang}", method="POST", data=data):
+            form = _Form()
+            form.validate()
+            verdicts.append(form.pick.errors)
+    return verdicts
+
+
+@pytest.mark.parametrize("lang", ["en", "zh_Hans"])
+@pytest.mark.parametrize(("choices", "coerce", "submitted"), [
+    ([("a", "A"), ("b", "B")], str, "b"),
+    ([("a", "A"), ("b", "B")], str, "zzz"),
+    ([("a", "A"), ("b", "B")], str, ""),
+    ([("a", "A"), ("b", "B")], str, None),
+    ([("", "none"), ("a", "A")], str, ""),
+    ([("1", "one"), ("2", "two")], int, "2"),
+    ([("1", "one"), ("2", "two")], int, "3"),
+    ([("1", "one"), ("2", "two")], int, "x"),
+    (["a", "b"], str, "a"),
+])
+def test_the_quick_choice_check_agrees_with_wtforms(app_ctx, lang, choices, coerce, submitted):
+    from wtforms import RadioField
+
+    from portal.forms import ChoiceField, RadioChoiceField
+
+    quick_select, select = _verdicts([ChoiceField, SelectField], choices, coerce, submitted, lang)
+    assert quick_select == select
+    quick_radio, radio = _verdicts([RadioChoiceField, RadioField], choices, coerce, submitted,
+                                   lang)
+    assert quick_radio == radio

@@ -25,7 +25,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from portal.cases.models import CLAIM_TYPES, COMPLAINT_TYPES, CaseKind, CaseType
-from portal.forms import PortalForm
+from portal.forms import ChoiceField, PortalForm, RadioChoiceField
 from portal.i18n import LANGUAGE_NAMES, LANGUAGES
 
 TYPE_LABELS = {
@@ -102,21 +102,21 @@ class ClaimForm(PortalForm):
     """The one form for every claim, complaint and question."""
 
     submission_token = HiddenField()
-    type = SelectField(_l("What happened?"), choices=[(t.value, TYPE_LABELS[t]) for t in CaseType],
+    type = ChoiceField(_l("What happened?"), choices=[(t.value, TYPE_LABELS[t]) for t in CaseType],
                        validators=[InputRequired(_l("Choose what happened."))])
-    kind = SelectField(_l("What would you like?"), default="",
+    kind = ChoiceField(_l("What would you like?"), default="",
                        choices=[("", _l("Decide from what happened"))]
                        + [(k.value, KIND_LABELS[k]) for k in CaseKind])
     tracking_number = StringField(_l("Tracking number"), validators=[Length(max=60)])
     customer_name = StringField(_l("Your name"), validators=[
         DataRequired(_l("Enter your name.")), Length(max=80, message=_l("At most 80 characters."))])
-    phone_region = SelectField(_l("Phone region"), choices=PHONE_REGIONS, default="CN")
+    phone_region = ChoiceField(_l("Phone region"), choices=PHONE_REGIONS, default="CN")
     phone = StringField(_l("Mobile phone"), validators=[DataRequired(_l("Enter your mobile phone number."))])  # noqa: E501
     email = StringField(_l("Email (optional)"), validators=[Optional(), Length(max=254)])
     description = TextAreaField(_l("What happened, in your words"), validators=[
         DataRequired(_l("Tell us what happened.")),
         Length(min=10, max=4000, message=_l("Between 10 and 4,000 characters."))])
-    service_line = SelectField(_l("Service (if you know it)"), default="")
+    service_line = ChoiceField(_l("Service (if you know it)"), default="")
     claimed = StringField(_l("Amount you claim (yuan)"))
     declared_value = StringField(_l("Declared value (yuan)"))
     insured = BooleanField(_l("The parcel was insured (declared value paid for)"))
@@ -124,9 +124,9 @@ class ClaimForm(PortalForm):
     damaged_percent = IntegerField(_l("Share damaged or missing (%)"), validators=[
         Optional(), NumberRange(0, 100, _l("Enter a percentage from 0 to 100."))])
     evidence = MultipleFileField(_l("Photos or documents"))
-    preferred_channel = RadioField(_l("How should we contact you?"), choices=CHANNELS,
+    preferred_channel = RadioChoiceField(_l("How should we contact you?"), choices=CHANNELS,
                                    default="sms")
-    language = SelectField(_l("Language for our messages"),
+    language = ChoiceField(_l("Language for our messages"),
                            choices=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES])
     consent = BooleanField(_l("I agree that my details are used to handle this case, as the privacy notice describes."),  # noqa: E501
                            validators=[DataRequired(_l("Your consent is needed to handle the case."))])  # noqa: E501
