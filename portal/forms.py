@@ -18,7 +18,6 @@ from markupsafe import escape
 from wtforms import RadioField, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.i18n import messages_path
-from wtforms.validators import ValidationError
 
 _CATALOGS: dict = {}  # Babel locale (or None) -> catalog
 
@@ -99,7 +98,8 @@ class PortalForm(FlaskForm):
 class _ChoiceCheck:
     """WTForms' check that a submitted value is one of the choices, without building an
     option object per choice (WTForms 3.3 builds two: a sixth of a claim form's
-    validation). The same rule: valid when the coerced value of a choice equals the data."""
+    validation). The same rule: valid when the coerced value of a choice equals the data;
+    a value that is not a choice goes to WTForms' check, which refuses it in its words."""
 
     def pre_validate(self, form):
         """As WTForms' ``SelectField.pre_validate``, for a list of choices."""
@@ -114,7 +114,7 @@ class _ChoiceCheck:
                 value = choice if isinstance(choice, str) else choice[0]
             if coerce(value) == data:
                 return None
-        raise ValidationError(self.invalid_choice_message or self.gettext("Not a valid choice."))
+        return super().pre_validate(form)  # not a choice: WTForms' own check says so
 
 
 class ChoiceField(_ChoiceCheck, SelectField):
