@@ -16,16 +16,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from portal.db import insert_together, utcnow
 from portal.extensions import db
 from portal.notifications.models import Suppression
-
-
-def _suppress(address: str) -> None:
-    db.session.add(Suppression(channel="sms", address=address, reason="test",
-                               created_at=utcnow()))
-    db.session.flush()
-
-
-def _addresses() -> set[str]:
-    return set(db.session.scalars(select(Suppression.address)))
+from tests.test_db_events import _addresses, _suppress
 
 
 def _row(address: str) -> dict:
