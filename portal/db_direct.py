@@ -65,12 +65,18 @@ _PREPARED: dict = {}
 _MAX_PREPARED = 1000
 
 
+def observed(engine) -> bool:
+    """Whether anything watches this engine's statements (a ``before/after_cursor_execute``
+    listener, SQL echo): then every statement goes through SQLAlchemy, so it sees them all
+    (here, and for the savepoints of ``portal.db_events`` and ``portal.db_savepoints``)."""
+    dispatch = engine.dispatch
+    return bool(dispatch.before_cursor_execute or dispatch.after_cursor_execute or engine.echo)
+
+
 def prepared(connection, statement, keys: tuple[str, ...], many: bool = False):
     """The prepared form of ``statement`` for this connection, or None when it must go
     through SQLAlchemy (see the module docstring)."""
-    engine = connection.engine
-    dispatch = engine.dispatch
-    if dispatch.before_cursor_execute or dispatch.after_cursor_execute or engine.echo:
+    if observed(connection.engine):
         return None
     key = (statement, connection.dialect.name, keys, many)
     found = _PREPARED.get(key)

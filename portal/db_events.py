@@ -5,6 +5,7 @@ import time
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 
+from portal import db_direct
 from portal.sqlite_writers import SQLITE_BUSY_SECONDS
 
 
@@ -51,12 +52,10 @@ def install_plain_savepoints(engine: Engine) -> None:
     PostgreSQL they wait for the next statement (``portal.db_savepoints``)."""
     dialect = engine.dialect
     quote = dialect.identifier_preparer.quote
-    dispatch = engine.dispatch
     direct = dialect.name == "sqlite"
 
     def send(connection, statement: str) -> None:
-        if not direct or dispatch.before_cursor_execute or dispatch.after_cursor_execute \
-                or engine.echo:
+        if not direct or db_direct.observed(engine):
             connection.exec_driver_sql(statement)
             return
         # SQLite, nothing observing statements: straight to the driver (a statement run

@@ -28,6 +28,8 @@ from psycopg import Cursor
 from psycopg.pq import TransactionStatus
 from sqlalchemy.engine import Engine
 
+from portal import db_direct
+
 _PENDING = "_portal_pending_savepoints"
 
 
@@ -105,18 +107,12 @@ def install_deferred_savepoints(engine: Engine) -> None:
     dialect = engine.dialect
     quote = dialect.identifier_preparer.quote
     plain_savepoint = dialect.do_savepoint
-    dispatch = engine.dispatch
 
     def raw_of(connection):
         return connection.connection.dbapi_connection
 
-    def observed() -> bool:
-        # Something watches statements (SQL logging, tracing, tests): it sees them all.
-        return bool(dispatch.before_cursor_execute or dispatch.after_cursor_execute
-                    or engine.echo)
-
     def do_savepoint(connection, name):
-        if observed():
+        if db_direct.observed(engine):
             plain_savepoint(connection, name)
             return
         _defer(raw_of(connection), "savepoint", quote(name))
@@ -129,7 +125,7 @@ def install_deferred_savepoints(engine: Engine) -> None:
             return
         _defer(raw, "release", name)
         # A failed transaction: the server refuses it, raise now as without deferral.
-        if _failed(raw) or observed():
+        if _failed(raw) or db_direct.observed(engine):
             waiting = list(pending)
             pending.clear()
             for verb, waiting_name in waiting:

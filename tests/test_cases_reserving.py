@@ -42,24 +42,15 @@ def test_a_taken_reference_is_not_reserved_and_the_claim_draws_another(client, a
 
 
 def test_the_case_is_written_in_the_same_round_trip_as_its_rows(client, app, monkeypatch):
-    import psycopg
-    from psycopg import pq
+    from tests.test_db_savepoints import _sent
 
     with app.app_context():
         if db.engine.dialect.name != "postgresql":
             pytest.skip("pipelines and reservations are the PostgreSQL path")
-    sent = []
-    real = psycopg.Cursor.execute
-
-    def execute(self, query, *args, **kwargs):
-        piped = self.connection.pgconn.pipeline_status != pq.PipelineStatus.OFF
-        sent.append((str(query).split("(")[0].strip(), piped))
-        return real(self, query, *args, **kwargs)
-
-    monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+    sent = _sent(monkeypatch)
     reference = file_claim(client, tracking_number=tracking())
     case_inserts = [piped for statement, piped in sent
-                    if statement.startswith("INSERT INTO customer_case")]
+                    if statement.startswith("INSERT INTO customer_case ")]
     assert case_inserts == [True]
     assert not [s for s, _ in sent if s.startswith("INSERT INTO public_reference")]
     case = get_case(app, reference)
